@@ -1,0 +1,53 @@
+/* grpc-resilience: jittered retries, a retry budget and a circuit breaker
+ * for every gRPC C-core client channel. The only header applications need. */
+#ifndef GRPCR_GRPCR_H
+#define GRPCR_GRPCR_H
+
+#include <stddef.h>
+
+#include "grpcr/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct grpc_server grpc_server;
+
+/* Channel argument (int): 0 keeps the filter off that channel. Default 1
+ * once grpcr_register() has run. */
+#define GRPCR_ARG_ENABLE "grpc.resilience.enabled"
+/* Channel argument (string): the channel's name in stats. Default: its
+ * target. */
+#define GRPCR_ARG_NAME "grpc.resilience.name"
+
+/* Installs the filter on every client channel created afterwards, and the
+ * service-config parser for "resilience" blocks. Call once, before
+ * grpc_init(). Returns 0 (also on a repeated call), GRPCR_EINITIALIZED if
+ * gRPC is already initialised, GRPCR_EVERSION if the running libgrpc is not
+ * the version this build was compiled against. Not thread-safe: call it from
+ * main() before any thread uses gRPC. */
+GRPCR_API int grpcr_register(void);
+
+/* Checks a complete service config (JSON text) the way channel creation
+ * will. Returns 0 if it is valid; else GRPCR_ECONFIG and, if errors is not
+ * NULL, *errors lists every problem, one per line, as
+ * "field:<json path> error:<message>" (free with grpcr_free). Thread-safe. */
+GRPCR_API int grpcr_validate_service_config(const char *json, char **errors);
+
+/* Adds the grpcr.v1.ResilienceStats service to a C-core server. Call before
+ * grpc_server_start(); the library serves it on its own completion queue and
+ * thread until the server shuts down. Returns 0 or a negative error. */
+GRPCR_API int grpcr_stats_register_service(grpc_server *server);
+
+/* Starts a standalone stats server on addr (e.g. "127.0.0.1:0"); the port
+ * bound is stored in *bound_port if it is not NULL. One at a time: a second
+ * start returns GRPCR_EBUSY. Returns 0 or a negative error. */
+GRPCR_API int grpcr_stats_server_start(const char *addr, int *bound_port);
+/* Stops the standalone stats server and waits for it; no-op if none. */
+GRPCR_API void grpcr_stats_server_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRPCR_GRPCR_H */

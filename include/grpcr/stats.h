@@ -1,0 +1,116 @@
+/* Per-channel counters and the process registry the stats RPC reads.
+ *
+ * Counters are C11 relaxed atomics: the call path only ever adds, so no lock
+ * is taken on it. A snapshot reads each counter once; it is consistent in
+ * the sense operators need (every counter only increases, and counters are
+ * read in an order that keeps requests >= finished calls and
+ * attempts >= requests - rejected at all times). The registry's list is
+ * guarded by a mutex taken only to add, remove and snapshot. */
+#ifndef GRPCR_STATS_H
+#define GRPCR_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grpcr/breaker.h"
+#include "grpcr/budget.h"
+#include "grpcr/common.h"
+#include "grpcr/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* attempts_by_number[i] counts attempts number i + 1; the last slot counts
+ * attempt GRPCR_STATS_ATTEMPT_SLOTS and every later one. */
+#define GRPCR_STATS_ATTEMPT_SLOTS 10
+
+/* Retry-wait histogram: upper bounds in seconds, then +Inf. */
+#define GRPCR_STATS_WAIT_BOUNDS                                              \
+  {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,   \
+   10.0, 30.0, 60.0}
+#define GRPCR_STATS_WAIT_FINITE_BUCKETS 15
+#define GRPCR_STATS_WAIT_BUCKETS (GRPCR_STATS_WAIT_FINITE_BUCKETS + 1)
+
+/* The finite upper bound of bucket i in seconds (i < FINITE_BUCKETS). */
+GRPCR_API double grpcr_stats_wait_bound(size_t i);
+
+typedef struct grpcr_channel_stats grpcr_channel_stats;
+typedef struct grpcr_registry grpcr_registry;
+
+GRPCR_API grpcr_registry *grpcr_registry_create(void);
+/* Frees the registry and every entry still in it. */
+GRPCR_API void grpcr_registry_destroy(grpcr_registry *r);
+
+/* A new entry for one channel (name and target are copied). NULL on ENOMEM.
+ * Thread-safe. */
+GRPCR_API grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r,
+                                                  const char *name,
+                                                  const char *target);
+/* Removes and frees the entry. After it returns no snapshot reads it, so the
+ * caller may then destroy the breaker and budget it had attached. */
+GRPCR_API void grpcr_registry_remove(grpcr_registry *r,
+                                     grpcr_channel_stats *s);
+/* Attaches (or, with NULL, detaches) the channel's current breaker and
+ * budget, whose state the snapshots then include. Thread-safe against
+ * snapshots: a snapshot sees the old pair or the new one. */
+GRPCR_API void grpcr_registry_attach(grpcr_registry *r,
+                                     grpcr_channel_stats *s,
+                                     grpcr_breaker *breaker,
+                                     grpcr_budget *budget);
+
+/* The call path. All thread-safe and lock-free. */
+GRPCR_API void grpcr_stats_on_request(grpcr_channel_stats *s);
+/* attempt_number is 1 for the first attempt. */
+GRPCR_API void grpcr_stats_on_attempt(grpcr_channel_stats *s,
+                                      uint32_t attempt_number);
+/* A retry was scheduled after waiting wait_ns. */
+GRPCR_API void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns);
+GRPCR_API void grpcr_stats_on_budget_denied(grpcr_channel_stats *s);
+GRPCR_API void grpcr_stats_on_rejected(grpcr_channel_stats *s);
+/* The call's one final status. Codes outside 0..16 count as UNKNOWN. */
+GRPCR_API void grpcr_stats_on_final(grpcr_channel_stats *s, int code);
+
+typedef struct {
+  char *name;
+  char *target;
+  uint64_t requests;         /* calls started by the application */
+  uint64_t attempts;         /* attempts sent (rejected calls make none) */
+  uint64_t retries;          /* attempts after the first */
+  uint64_t budget_denied;    /* retries the budget refused */
+  uint64_t breaker_rejected; /* calls failed fast by the breaker */
+  uint64_t finished;         /* calls with a final status */
+  uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
+  uint64_t retry_wait_buckets[GRPCR_STATS_WAIT_BUCKETS]; /* not cumulative */
+  uint64_t retry_wait_count;
+  double retry_wait_sum_s;
+  double retry_wait_p50_s; /* 0 when there were no retries */
+  double retry_wait_p99_s;
+  uint64_t status_counts[GRPCR_STATUS_COUNT];
+  bool has_breaker;
+  grpcr_breaker_snapshot breaker;
+  bool has_budget;
+  grpcr_budget_snapshot budget;
+} grpcr_channel_snapshot;
+
+/* Snapshots every entry (or only those named name_filter, if not NULL or
+ * empty) into a new array; free with grpcr_channel_snapshots_free. Returns 0
+ * or GRPCR_ENOMEM. Thread-safe. */
+GRPCR_API int grpcr_registry_snapshot(grpcr_registry *r, int64_t now_ns,
+                                      const char *name_filter,
+                                      grpcr_channel_snapshot **out,
+                                      size_t *count);
+GRPCR_API void grpcr_channel_snapshots_free(grpcr_channel_snapshot *snaps,
+                                            size_t count);
+
+/* The q-quantile (0 < q < 1) of a wait histogram, interpolated linearly
+ * inside its bucket; the +Inf bucket reports its lower bound. 0 if empty. */
+GRPCR_API double grpcr_stats_wait_quantile(
+    const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS], double q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRPCR_STATS_H */
