@@ -1,7 +1,8 @@
 /* The "resilience" blocks of a service config, as C structs, with their
  * defaults and validation. Parsing never stops at the first problem: every
  * error is collected with the JSON path it concerns. Thread-safe (no shared
- * state). */
+ * state). The parse and validate functions also return GRPCR_EINVAL for a
+ * NULL argument and GRPCR_ENOMEM if memory runs out. */
 #ifndef GRPCR_CONFIG_H
 #define GRPCR_CONFIG_H
 

@@ -1,11 +1,12 @@
 /* Per-channel counters and the process registry the stats RPC reads.
  *
- * Counters are C11 relaxed atomics: the call path only ever adds, so no lock
- * is taken on it. A snapshot reads each counter once; it is consistent in
- * the sense operators need (every counter only increases, and counters are
- * read in an order that keeps requests >= finished calls and
- * attempts >= requests - rejected at all times). The registry's list is
- * guarded by a mutex taken only to add, remove and snapshot. */
+ * Counters are C11 atomics (release adds, acquire loads): the call path only
+ * ever adds, so no lock is taken on it. A snapshot reads each counter once;
+ * it is consistent in the sense operators need (every counter only
+ * increases, and counters are read in an order that keeps
+ * requests >= finished calls and attempts + rejected >= finished calls at
+ * all times). The registry's list is guarded by a mutex taken only to add,
+ * remove and snapshot. */
 #ifndef GRPCR_STATS_H
 #define GRPCR_STATS_H
 

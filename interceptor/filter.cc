@@ -1,0 +1,1158 @@
+// The resilience filter: element 0 of every client channel stack.
+//
+// A unary call (its first batch carries initial metadata, the one message
+// and the half-close) is buffered and run as one or more attempts. Each
+// attempt is a CHILD call stack on this same channel stack, allocated from
+// the parent call's arena and sharing its call combiner; the child's element
+// 0 (this filter) is transparent, so an attempt's batch starts at
+// client-channel. Nothing reaches the application until the call's final
+// attempt ends, so a retry is invisible to it. The policy core (src/)
+// decides everything: may the call start (breaker), may it retry and after
+// how long (retry policy, backoff, pushback, deadline, budget).
+//
+// Calls that are not unary-shaped, and calls on channels whose service config
+// has no resilience at all, pass through; they are only counted.
+//
+// Call combiner protocol: every callback from below arrives holding the
+// combiner, and each hands it on exactly once: it starts a batch, returns the
+// application's closures (CallCombinerClosureList::RunClosures), or stops.
+#include "shim.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include <string>
+
+#include <grpc/impl/codegen/grpc_types.h>
+#include <grpc/status.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+
+#include "src/core/ext/filters/client_channel/client_channel.h"
+#include "src/core/lib/channel/channel_args.h"
+#include "src/core/lib/channel/context.h"
+#include "src/core/lib/gprpp/ref_counted.h"
+#include "src/core/lib/gprpp/ref_counted_ptr.h"
+#include "src/core/lib/iomgr/call_combiner.h"
+#include "src/core/lib/iomgr/closure.h"
+#include "src/core/lib/iomgr/error.h"
+#include "src/core/lib/iomgr/exec_ctx.h"
+#include "src/core/lib/iomgr/polling_entity.h"
+#include "src/core/lib/iomgr/timer.h"
+#include "src/core/lib/resource_quota/arena.h"
+#include "src/core/lib/service_config/service_config.h"
+#include "src/core/lib/service_config/service_config_call_data.h"
+#include "src/core/lib/slice/slice.h"
+#include "src/core/lib/slice/slice_buffer.h"
+#include "src/core/lib/transport/error_utils.h"
+#include "src/core/lib/transport/metadata_batch.h"
+#include "src/core/lib/transport/transport.h"
+
+#include "grpcr/backoff.h"
+#include "grpcr/breaker.h"
+#include "grpcr/budget.h"
+#include "grpcr/grpcr.h"
+#include "grpcr/retry.h"
+#include "grpcr/stats.h"
+#include "internal.h"
+
+namespace grpcr {
+
+grpc_core::TraceFlag trace(false, "resilience");
+
+namespace {
+
+using grpc_core::Arena;
+using grpc_core::CallCombiner;
+using grpc_core::CallCombinerClosureList;
+using grpc_core::ExecCtx;
+using grpc_core::RefCountedPtr;
+using grpc_core::ServiceConfig;
+using grpc_core::ServiceConfigCallData;
+using grpc_core::SliceBuffer;
+using grpc_core::Timestamp;
+
+// Set around grpc_call_stack_init of an attempt, so that this filter's own
+// element in the child stack knows it must stay out of the way.
+thread_local bool tls_init_attempt = false;
+
+const char* kBreakerOpenPrefix = "circuit breaker open";
+
+int64_t ToMonotonicNs(Timestamp t) {
+  if (t == Timestamp::InfFuture()) return GRPCR_NO_DEADLINE;
+  gpr_timespec ts = t.as_timespec(GPR_CLOCK_MONOTONIC);
+  return ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+}
+
+bool SameBudget(const grpcr_channel_config& a, const grpcr_channel_config& b) {
+  return a.has_budget == b.has_budget && a.budget_scope == b.budget_scope &&
+         a.budget.ratio == b.budget.ratio &&
+         a.budget.min_retries_per_second == b.budget.min_retries_per_second &&
+         a.budget.window_ns == b.budget.window_ns;
+}
+
+bool SameBreaker(const grpcr_channel_config& a, const grpcr_channel_config& b) {
+  if (a.has_breaker != b.has_breaker) return false;
+  if (!a.has_breaker) return true;
+  const grpcr_breaker_config& x = a.breaker;
+  const grpcr_breaker_config& y = b.breaker;
+  return x.failure_rate_threshold == y.failure_rate_threshold &&
+         x.minimum_calls == y.minimum_calls && x.window_ns == y.window_ns &&
+         x.open_duration_ns == y.open_duration_ns &&
+         x.half_open_max_calls == y.half_open_max_calls &&
+         x.trip_codes == y.trip_codes;
+}
+
+void TraceTransition(const char* name, const grpcr_breaker_transition& tr) {
+  if (tr.happened && GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO, "resilience[%s]: breaker %s -> %s", name,
+            grpcr_breaker_state_name(tr.from), grpcr_breaker_state_name(tr.to));
+  }
+}
+
+// The channel's budget and breaker, built from one service config. Calls hold
+// a ref, so a config update never pulls state from under a running call.
+class ChannelPolicy : public grpc_core::RefCounted<ChannelPolicy> {
+ public:
+  ChannelPolicy(const grpcr_channel_config& cfg, bool any_policy,
+                const std::string& target, int64_t now_ns)
+      : cfg_(cfg), any_policy_(any_policy) {
+    grpcr_budget_config bc =
+        cfg.has_budget ? cfg.budget : grpcr_budget_config_default();
+    if (cfg.has_budget && cfg.budget_scope == GRPCR_BUDGET_SCOPE_TARGET) {
+      budget_ = grpcr_budget_acquire(target.c_str(), &bc, now_ns);
+      shared_budget_ = true;
+    } else {
+      budget_ = grpcr_budget_create(&bc, now_ns);
+    }
+    if (cfg.has_breaker) breaker_ = grpcr_breaker_create(&cfg.breaker, now_ns);
+  }
+  ~ChannelPolicy() override {
+    if (breaker_ != nullptr) grpcr_breaker_destroy(breaker_);
+    if (budget_ == nullptr) return;
+    if (shared_budget_) {
+      grpcr_budget_release(budget_);
+    } else {
+      grpcr_budget_destroy(budget_);
+    }
+  }
+
+  const grpcr_channel_config& cfg() const { return cfg_; }
+  // False when neither the breaker nor any method policy exists: calls then
+  // take the pass-through path.
+  bool any_policy() const { return any_policy_; }
+  grpcr_budget* budget() const { return budget_; }
+  grpcr_breaker* breaker() const { return breaker_; }
+
+ private:
+  grpcr_channel_config cfg_;
+  bool any_policy_;
+  bool shared_budget_ = false;
+  grpcr_budget* budget_ = nullptr;
+  grpcr_breaker* breaker_ = nullptr;
+};
+
+struct ChannelData {
+  grpc_channel_stack* stack;
+  std::string name;
+  std::string target;
+  grpcr_channel_stats* stats;
+  absl::Mutex mu;
+  RefCountedPtr<ChannelPolicy> policy ABSL_GUARDED_BY(mu);
+  // The config the policy was last confirmed against: while calls report the
+  // same one, the policy is reused without comparing values.
+  RefCountedPtr<ServiceConfig> policy_source ABSL_GUARDED_BY(mu);
+
+  RefCountedPtr<ChannelPolicy> CurrentPolicy() {
+    absl::MutexLock lock(&mu);
+    return policy;
+  }
+
+  // The policy for the service config a call just ran with; rebuilt only
+  // when the resilience settings changed.
+  RefCountedPtr<ChannelPolicy> PolicyFor(ServiceConfig* sc,
+                                         const GlobalConfig* global) {
+    absl::MutexLock lock(&mu);
+    if (policy != nullptr && policy_source.get() == sc) return policy;
+    grpcr_channel_config cfg = {};
+    cfg.budget = grpcr_budget_config_default();
+    bool any = false;
+    if (global != nullptr) {
+      cfg = global->cfg;
+      any = global->any_method_policy || cfg.has_breaker;
+    }
+    policy_source = sc->Ref();
+    if (policy != nullptr && policy->any_policy() == any &&
+        SameBudget(policy->cfg(), cfg) && SameBreaker(policy->cfg(), cfg)) {
+      return policy;
+    }
+    auto fresh = grpc_core::MakeRefCounted<ChannelPolicy>(
+        cfg, any, target, grpcr_internal_now_ns());
+    grpcr_registry_attach(grpcr_internal_registry(), stats, fresh->breaker(),
+                          fresh->budget());
+    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      gpr_log(GPR_INFO,
+              "resilience[%s]: policy from service config: budget ratio=%g "
+              "floor=%g/s window=%" PRId64 "ms, breaker %s, method policies %s",
+              name.c_str(), fresh->cfg().budget.ratio,
+              fresh->cfg().budget.min_retries_per_second,
+              fresh->cfg().budget.window_ns / 1000000,
+              cfg.has_breaker ? "on" : "off",
+              global != nullptr && global->any_method_policy ? "yes" : "no");
+    }
+    policy = std::move(fresh);
+    return policy;
+  }
+};
+
+struct CallData;
+
+// One attempt: a child call stack and the one batch it runs.
+struct Attempt {
+  Attempt(CallData* calld, uint32_t number);
+  ~Attempt();
+
+  CallData* calld;
+  uint32_t number;
+  grpc_call_stack* stack = nullptr;
+  grpc_call_context_element context[GRPC_CONTEXT_COUNT] = {};
+
+  grpc_transport_stream_op_batch batch;
+  grpc_transport_stream_op_batch_payload payload;
+  grpc_metadata_batch send_initial_md;
+  SliceBuffer send_message;
+  grpc_metadata_batch send_trailing_md;
+  grpc_metadata_batch recv_initial_md;
+  bool trailing_md_available = false;
+  absl::optional<SliceBuffer> recv_message;
+  uint32_t recv_message_flags = 0;
+  bool call_failed_before_recv_message = false;
+  grpc_metadata_batch recv_trailing_md;
+  grpc_transport_stream_stats stats = {};
+
+  grpc_closure recv_initial_md_ready;
+  grpc_closure recv_message_ready;
+  grpc_closure recv_trailing_md_ready;
+  grpc_closure on_complete;
+  grpc_error_handle recv_initial_md_error;
+  grpc_error_handle recv_message_error;
+  grpc_error_handle recv_trailing_md_error;
+  bool got_initial = false;
+  bool got_message = false;
+  bool got_trailing = false;
+  bool decided = false;
+  bool committed = false;  // the server delivered initial metadata or data
+
+  // Callbacks still to come; the child's initial ref goes with the last.
+  int pending = 4;
+  bool started = false;
+  bool cancel_pending = false;
+  bool cancel_sent = false;
+  grpc_error_handle cancel_error;
+  grpc_transport_stream_op_batch cancel_batch;
+  grpc_transport_stream_op_batch_payload cancel_payload;
+  grpc_closure cancel_on_complete;
+  grpc_closure cancel_start;
+
+  grpc_closure start_hop;
+  grpc_closure start_in_combiner;
+  grpc_closure destroy;
+  grpc_closure after_destroy;
+  grpc_call_final_info final_info;
+};
+
+enum class Mode : uint8_t { kUndecided, kPassthrough, kActive };
+
+struct CallData {
+  CallData(grpc_call_element* elem, const grpc_call_element_args* args);
+  ~CallData();
+
+  grpc_call_element* elem;
+  ChannelData* chand;
+  grpc_call_stack* owning_call;
+  CallCombiner* call_combiner;
+  Arena* arena;
+  grpc_call_context_element* context;
+  grpc_core::Slice path;
+  gpr_cycle_counter start_time;
+  Timestamp deadline;
+  grpc_polling_entity* pollent = nullptr;
+  Mode mode = Mode::kUndecided;
+
+  RefCountedPtr<ChannelPolicy> policy;
+  RefCountedPtr<ServiceConfig> method_source;  // keeps method_policy alive
+  const grpcr_retry_policy* method_policy = nullptr;
+  bool counted_request = false;  // by the budget
+  bool breaker_admitted = false;
+  grpcr_breaker_ticket ticket = {};
+  grpcr_backoff backoff;
+  bool backoff_ready = false;
+  uint32_t attempts = 0;
+  Attempt* current = nullptr;
+
+  // The buffered request.
+  grpc_metadata_batch send_initial_md;
+  SliceBuffer send_message;
+  uint32_t send_message_flags = 0;
+  gpr_atm* peer_string = nullptr;
+
+  // The application's receive ops, until the call's result is known.
+  grpc_metadata_batch* app_recv_initial_md = nullptr;
+  bool* app_trailing_md_available = nullptr;
+  grpc_closure* app_recv_initial_md_ready = nullptr;
+  absl::optional<SliceBuffer>* app_recv_message = nullptr;
+  uint32_t* app_recv_message_flags = nullptr;
+  bool* app_call_failed_before_recv_message = nullptr;
+  grpc_closure* app_recv_message_ready = nullptr;
+  grpc_metadata_batch* app_recv_trailing_md = nullptr;
+  grpc_closure* app_recv_trailing_md_ready = nullptr;
+  grpc_closure* app_on_complete[4] = {};
+  size_t n_app_on_complete = 0;
+
+  // The result, once the call has finished: from its last attempt, or
+  // `failure` for a call that ended without one (breaker, cancel in backoff).
+  bool finished = false;
+  bool any_attempt_result = false;
+  grpc_error_handle failure;
+  grpc_metadata_batch final_initial_md;
+  bool final_trailing_md_available = false;
+  absl::optional<SliceBuffer> final_message;
+  uint32_t final_message_flags = 0;
+  bool final_call_failed_before_recv_message = false;
+  grpc_metadata_batch final_trailing_md;
+  grpc_error_handle final_initial_md_error;
+  grpc_error_handle final_message_error;
+  grpc_error_handle final_trailing_md_error;
+  int final_status = GRPC_STATUS_OK;
+
+  grpc_error_handle cancel_error;
+
+  grpc_timer retry_timer;
+  bool retry_timer_pending = false;
+  grpc_closure retry_timer_fired;
+  grpc_closure retry_in_combiner;
+
+  // Pass-through calls: counted at their recv_trailing_metadata.
+  grpc_closure* passthrough_original_ready = nullptr;
+  grpc_metadata_batch* passthrough_trailing_md = nullptr;
+  grpc_closure passthrough_ready;
+
+  // One cancel down the parent stack when an active call ends, so that
+  // client-channel's deadline timer on the parent releases the call.
+  bool parent_cancel_sent = false;
+  grpc_transport_stream_op_batch parent_cancel_batch;
+  grpc_transport_stream_op_batch_payload parent_cancel_payload;
+  grpc_closure parent_cancel_start;
+  grpc_closure parent_cancel_done;
+};
+
+// ---------------------------------------------------------------------------
+// Small helpers.
+
+int StatusFrom(grpc_error_handle error, grpc_metadata_batch* md,
+               Timestamp deadline) {
+  grpc_status_code status = GRPC_STATUS_UNKNOWN;
+  if (!error.ok()) {
+    grpc_error_get_status(error, deadline, &status, nullptr, nullptr, nullptr);
+  } else if (md != nullptr) {
+    status = md->get(grpc_core::GrpcStatusMetadata())
+                 .value_or(GRPC_STATUS_UNKNOWN);
+  }
+  return status;
+}
+
+grpc_error_handle StatusError(grpc_status_code code, const std::string& msg) {
+  return grpc_error_set_str(
+      grpc_error_set_int(GRPC_ERROR_CREATE(msg),
+                         grpc_core::StatusIntProperty::kRpcStatus, code),
+      grpc_core::StatusStrProperty::kGrpcMessage, msg);
+}
+
+void StopCombiner(CallData* calld, const char* reason) {
+  GRPC_CALL_COMBINER_STOP(calld->call_combiner, reason);
+}
+
+// ---------------------------------------------------------------------------
+// Delivering the result.
+
+void AddAppOnComplete(CallData* calld, grpc_transport_stream_op_batch* batch) {
+  if (batch->on_complete == nullptr) return;
+  GPR_ASSERT(calld->n_app_on_complete < 4);
+  calld->app_on_complete[calld->n_app_on_complete++] = batch->on_complete;
+}
+
+void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
+  auto* p = batch->payload;
+  if (batch->recv_initial_metadata) {
+    calld->app_recv_initial_md = p->recv_initial_metadata.recv_initial_metadata;
+    calld->app_trailing_md_available =
+        p->recv_initial_metadata.trailing_metadata_available;
+    calld->app_recv_initial_md_ready =
+        p->recv_initial_metadata.recv_initial_metadata_ready;
+  }
+  if (batch->recv_message) {
+    calld->app_recv_message = p->recv_message.recv_message;
+    calld->app_recv_message_flags = p->recv_message.flags;
+    calld->app_call_failed_before_recv_message =
+        p->recv_message.call_failed_before_recv_message;
+    calld->app_recv_message_ready = p->recv_message.recv_message_ready;
+  }
+  if (batch->recv_trailing_metadata) {
+    calld->app_recv_trailing_md =
+        p->recv_trailing_metadata.recv_trailing_metadata;
+    calld->app_recv_trailing_md_ready =
+        p->recv_trailing_metadata.recv_trailing_metadata_ready;
+  }
+  AddAppOnComplete(calld, batch);
+}
+
+// Hands the final result to whichever application ops are waiting for it.
+void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
+  if (!calld->finished) return;
+  const bool from_attempt = calld->any_attempt_result;
+  if (calld->app_recv_initial_md_ready != nullptr) {
+    grpc_error_handle err = calld->failure;
+    if (from_attempt) {
+      *calld->app_recv_initial_md = std::move(calld->final_initial_md);
+      err = calld->final_initial_md_error;
+    }
+    if (calld->app_trailing_md_available != nullptr) {
+      *calld->app_trailing_md_available =
+          from_attempt ? calld->final_trailing_md_available : true;
+    }
+    closures->Add(calld->app_recv_initial_md_ready, err,
+                  "resilience: recv_initial_metadata_ready");
+    calld->app_recv_initial_md_ready = nullptr;
+  }
+  if (calld->app_recv_message_ready != nullptr) {
+    grpc_error_handle err = calld->failure;
+    if (from_attempt) {
+      *calld->app_recv_message = std::move(calld->final_message);
+      *calld->app_recv_message_flags = calld->final_message_flags;
+      err = calld->final_message_error;
+    } else {
+      calld->app_recv_message->reset();
+    }
+    if (calld->app_call_failed_before_recv_message != nullptr) {
+      *calld->app_call_failed_before_recv_message =
+          from_attempt ? calld->final_call_failed_before_recv_message : true;
+    }
+    closures->Add(calld->app_recv_message_ready, err,
+                  "resilience: recv_message_ready");
+    calld->app_recv_message_ready = nullptr;
+  }
+  if (calld->app_recv_trailing_md_ready != nullptr) {
+    grpc_error_handle err = calld->failure;
+    if (from_attempt) {
+      *calld->app_recv_trailing_md = std::move(calld->final_trailing_md);
+      err = calld->final_trailing_md_error;
+    }
+    closures->Add(calld->app_recv_trailing_md_ready, err,
+                  "resilience: recv_trailing_metadata_ready");
+    calld->app_recv_trailing_md_ready = nullptr;
+  }
+  for (size_t i = 0; i < calld->n_app_on_complete; i++) {
+    // A request that some attempt sent completes its send ops; one that never
+    // left (breaker, early cancel) fails them, as a transport would.
+    closures->Add(calld->app_on_complete[i],
+                  from_attempt ? absl::OkStatus() : calld->failure,
+                  "resilience: on_complete");
+  }
+  calld->n_app_on_complete = 0;
+}
+
+void ParentCancelDone(void* arg, grpc_error_handle) {
+  StopCombiner(static_cast<CallData*>(arg), "resilience: parent cancel done");
+}
+
+void ParentCancelStart(void* arg, grpc_error_handle) {
+  auto* calld = static_cast<CallData*>(arg);
+  grpc_call_next_op(calld->elem, &calld->parent_cancel_batch);
+}
+
+void AddParentCancel(CallData* calld, CallCombinerClosureList* closures) {
+  if (calld->parent_cancel_sent) return;
+  calld->parent_cancel_sent = true;
+  calld->parent_cancel_batch.cancel_stream = true;
+  calld->parent_cancel_batch.payload = &calld->parent_cancel_payload;
+  calld->parent_cancel_payload.cancel_stream.cancel_error =
+      StatusError(GRPC_STATUS_CANCELLED, "resilience: call finished");
+  GRPC_CLOSURE_INIT(&calld->parent_cancel_done, ParentCancelDone, calld,
+                    nullptr);
+  calld->parent_cancel_batch.on_complete = &calld->parent_cancel_done;
+  GRPC_CLOSURE_INIT(&calld->parent_cancel_start, ParentCancelStart, calld,
+                    nullptr);
+  closures->Add(&calld->parent_cancel_start, absl::OkStatus(),
+                "resilience: cancel parent");
+}
+
+// The call's one final status: records it with the breaker and the stats and
+// returns the result to the application.
+void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
+  GPR_ASSERT(!calld->finished);
+  calld->finished = true;
+  calld->final_status = status;
+  if (calld->breaker_admitted) {
+    grpcr_breaker_transition tr = {};
+    grpcr_breaker_record(calld->policy->breaker(), &calld->ticket, status,
+                         grpcr_internal_now_ns(), &tr);
+    TraceTransition(calld->chand->name.c_str(), tr);
+  }
+  grpcr_stats_on_final(calld->chand->stats, status);
+  if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO,
+            "resilience[%s] call=%p: final status %s after %u attempt(s): %s",
+            calld->chand->name.c_str(), calld, grpcr_status_name(status),
+            calld->attempts,
+            grpc_core::StatusToString(calld->any_attempt_result
+                                          ? calld->final_trailing_md_error
+                                          : calld->failure)
+                .c_str());
+  }
+  DeliverPending(calld, closures);
+  AddParentCancel(calld, closures);
+}
+
+void FinishWithFailure(CallData* calld, grpc_error_handle error,
+                       CallCombinerClosureList* closures) {
+  calld->failure = error;
+  Finish(calld, StatusFrom(error, nullptr, calld->deadline), closures);
+}
+
+// ---------------------------------------------------------------------------
+// Attempts.
+
+void StartAttempt(CallData* calld);
+
+void AttemptCallbackDone(Attempt* attempt) {
+  if (--attempt->pending == 0) {
+    GRPC_CALL_STACK_UNREF(attempt->stack, "resilience: attempt done");
+  }
+}
+
+void AttemptCancelDone(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  AttemptCallbackDone(attempt);
+  StopCombiner(calld, "resilience: attempt cancel done");
+}
+
+void AttemptCancelStart(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+                    &attempt->cancel_batch);
+}
+
+// Prepares the cancel batch for an attempt; its start consumes one hold of
+// the combiner.
+grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error) {
+  GPR_ASSERT(!attempt->cancel_sent);
+  attempt->cancel_sent = true;
+  attempt->pending++;
+  attempt->cancel_batch.cancel_stream = true;
+  attempt->cancel_batch.payload = &attempt->cancel_payload;
+  attempt->cancel_payload.cancel_stream.cancel_error = error;
+  GRPC_CLOSURE_INIT(&attempt->cancel_on_complete, AttemptCancelDone, attempt,
+                    nullptr);
+  attempt->cancel_batch.on_complete = &attempt->cancel_on_complete;
+  GRPC_CLOSURE_INIT(&attempt->cancel_start, AttemptCancelStart, attempt,
+                    nullptr);
+  return &attempt->cancel_start;
+}
+
+// Learns the channel's and the method's config from the context that
+// client-channel filled in for this attempt.
+void LearnConfig(CallData* calld, Attempt* attempt) {
+  auto* scd = static_cast<ServiceConfigCallData*>(
+      attempt->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
+  if (scd == nullptr || scd->service_config() == nullptr) return;
+  const size_t index = ParserIndex();
+  auto* global = static_cast<const GlobalConfig*>(
+      scd->GetGlobalParsedConfig(index));
+  RefCountedPtr<ChannelPolicy> policy =
+      calld->chand->PolicyFor(scd->service_config(), global);
+  if (calld->policy == nullptr) calld->policy = policy;
+  if (!calld->counted_request && calld->policy != nullptr) {
+    grpcr_budget_on_request(calld->policy->budget(), grpcr_internal_now_ns());
+    calld->counted_request = true;
+  }
+  if (calld->method_policy == nullptr) {
+    auto* method =
+        static_cast<const MethodConfig*>(scd->GetMethodParsedConfig(index));
+    if (method != nullptr) {
+      calld->method_policy = &method->policy;
+      calld->method_source = scd->service_config()->Ref();
+    }
+  }
+}
+
+void SaveResult(CallData* calld, Attempt* attempt) {
+  calld->any_attempt_result = true;
+  calld->final_initial_md = std::move(attempt->recv_initial_md);
+  calld->final_trailing_md_available = attempt->trailing_md_available;
+  calld->final_message = std::move(attempt->recv_message);
+  calld->final_message_flags = attempt->recv_message_flags;
+  calld->final_call_failed_before_recv_message =
+      attempt->call_failed_before_recv_message;
+  calld->final_trailing_md = std::move(attempt->recv_trailing_md);
+  calld->final_initial_md_error = attempt->recv_initial_md_error;
+  calld->final_message_error = attempt->recv_message_error;
+  calld->final_trailing_md_error = attempt->recv_trailing_md_error;
+}
+
+void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
+  auto* calld = static_cast<CallData*>(arg);
+  calld->retry_timer_pending = false;
+  if (calld->finished || !error.ok()) {
+    StopCombiner(calld, "resilience: retry timer after finish");
+  } else {
+    StartAttempt(calld);  // yields the combiner
+  }
+  GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: retry timer");
+}
+
+void RetryTimerFired(void* arg, grpc_error_handle error) {
+  auto* calld = static_cast<CallData*>(arg);
+  GRPC_CLOSURE_INIT(&calld->retry_in_combiner, RetryTimerInCombiner, calld,
+                    nullptr);
+  GRPC_CALL_COMBINER_START(calld->call_combiner, &calld->retry_in_combiner,
+                           error, "resilience: retry timer");
+}
+
+void StartRetryTimer(CallData* calld, int64_t delay_ns) {
+  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: retry timer");
+  calld->retry_timer_pending = true;
+  GRPC_CLOSURE_INIT(&calld->retry_timer_fired, RetryTimerFired, calld,
+                    nullptr);
+  Timestamp when =
+      Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(delay_ns);
+  grpc_timer_init(&calld->retry_timer, when, &calld->retry_timer_fired);
+}
+
+// Runs once the attempt's receive callbacks have all arrived: retry or
+// finish. Called holding the combiner; adds what must run to closures.
+void Decide(CallData* calld, Attempt* attempt,
+            CallCombinerClosureList* closures) {
+  attempt->decided = true;
+  calld->current = nullptr;
+  LearnConfig(calld, attempt);
+  const int status = StatusFrom(attempt->recv_trailing_md_error,
+                                &attempt->recv_trailing_md, calld->deadline);
+  const char* name = calld->chand->name.c_str();
+  if (!calld->cancel_error.ok() || calld->method_policy == nullptr) {
+    SaveResult(calld, attempt);
+    Finish(calld, status, closures);
+    return;
+  }
+  grpcr_attempt_outcome outcome = {};
+  outcome.status = status;
+  outcome.attempts_done = calld->attempts;
+  outcome.committed = attempt->committed;
+  absl::optional<grpc_core::Duration> pushback =
+      attempt->recv_trailing_md.get(grpc_core::GrpcRetryPushbackMsMetadata());
+  if (pushback.has_value()) {
+    std::string text = std::to_string(pushback->millis());
+    outcome.pushback =
+        grpcr_pushback_parse(text.data(), text.size(), &outcome.pushback_ns);
+  }
+  if (!calld->backoff_ready) {
+    grpcr_backoff_init(&calld->backoff, &calld->method_policy->backoff,
+                       grpcr_rng_os_seed());
+    calld->backoff_ready = true;
+  }
+  const int64_t now = grpcr_internal_now_ns();
+  int64_t delay_ns = 0;
+  grpcr_retry_verdict verdict = grpcr_retry_decide(
+      calld->method_policy, &calld->backoff,
+      calld->policy != nullptr ? calld->policy->budget() : nullptr, &outcome,
+      now, ToMonotonicNs(calld->deadline), &delay_ns);
+  if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO,
+            "resilience[%s] call=%p: attempt %u ended %s%s: %s, delay %" PRId64
+            "ms",
+            name, calld, attempt->number, grpcr_status_name(status),
+            attempt->committed ? " (committed)" : "",
+            grpcr_retry_verdict_name(verdict), delay_ns / 1000000);
+  }
+  if (verdict == GRPCR_RETRY_YES) {
+    grpcr_stats_on_retry(calld->chand->stats, delay_ns);
+    StartRetryTimer(calld, delay_ns);
+    return;
+  }
+  if (verdict == GRPCR_RETRY_NO_BUDGET) {
+    grpcr_stats_on_budget_denied(calld->chand->stats);
+  }
+  SaveResult(calld, attempt);
+  Finish(calld, status, closures);
+}
+
+void MaybeDecide(Attempt* attempt, CallCombinerClosureList* closures) {
+  if (attempt->decided || !attempt->got_initial || !attempt->got_message ||
+      !attempt->got_trailing) {
+    return;
+  }
+  Decide(attempt->calld, attempt, closures);
+}
+
+void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  attempt->got_initial = true;
+  attempt->recv_initial_md_error = error;
+  if (error.ok() && !attempt->trailing_md_available) attempt->committed = true;
+  CallCombinerClosureList closures;
+  MaybeDecide(attempt, &closures);
+  AttemptCallbackDone(attempt);
+  closures.RunClosures(calld->call_combiner);
+}
+
+void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  attempt->got_message = true;
+  attempt->recv_message_error = error;
+  if (attempt->recv_message.has_value()) attempt->committed = true;
+  CallCombinerClosureList closures;
+  MaybeDecide(attempt, &closures);
+  AttemptCallbackDone(attempt);
+  closures.RunClosures(calld->call_combiner);
+}
+
+void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  attempt->got_trailing = true;
+  attempt->recv_trailing_md_error = error;
+  CallCombinerClosureList closures;
+  MaybeDecide(attempt, &closures);
+  AttemptCallbackDone(attempt);
+  closures.RunClosures(calld->call_combiner);
+}
+
+void AttemptOnComplete(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  AttemptCallbackDone(attempt);
+  StopCombiner(calld, "resilience: attempt on_complete");
+}
+
+void AttemptAfterDestroy(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  grpc_call_stack* owning_call = attempt->calld->owning_call;
+  // Entries the child set (client-channel's service-config call data); the
+  // copies of the parent's entries carry no destroy function.
+  for (size_t i = 0; i < GRPC_CONTEXT_COUNT; i++) {
+    if (attempt->context[i].destroy != nullptr) {
+      attempt->context[i].destroy(attempt->context[i].value);
+      attempt->context[i].destroy = nullptr;
+    }
+  }
+  GRPC_CALL_STACK_UNREF(owning_call, "resilience: attempt");
+}
+
+void AttemptDestroy(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  attempt->final_info.final_status =
+      static_cast<grpc_status_code>(attempt->calld->final_status);
+  GRPC_CLOSURE_INIT(&attempt->after_destroy, AttemptAfterDestroy, attempt,
+                    nullptr);
+  grpc_call_stack_destroy(attempt->stack, &attempt->final_info,
+                          &attempt->after_destroy);
+}
+
+Attempt::Attempt(CallData* c, uint32_t n)
+    : calld(c),
+      number(n),
+      payload(context),
+      send_initial_md(c->arena),
+      send_trailing_md(c->arena),
+      recv_initial_md(c->arena),
+      recv_trailing_md(c->arena),
+      cancel_payload(context) {}
+
+Attempt::~Attempt() = default;
+
+void AttemptStartInCombiner(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  attempt->started = true;
+  if (attempt->cancel_pending) {
+    // Cancelled while this start hopped the exec_ctx: queue the cancel
+    // behind the batch (we hold the combiner, so it waits its turn).
+    GRPC_CALL_COMBINER_START(calld->call_combiner,
+                             PrepareAttemptCancel(attempt, calld->cancel_error),
+                             absl::OkStatus(), "resilience: cancel attempt");
+  }
+  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+                    &attempt->batch);
+}
+
+// Client-channel's deadline filter queues the start of an attempt's deadline
+// timer on the exec_ctx when the child stack is initialised, and asserts if
+// the attempt's first batch (which may re-arm it for a per-method timeout)
+// gets there first. So the batch hops the exec_ctx behind that closure,
+// then takes the combiner behind the timer start.
+void AttemptStartHop(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  GRPC_CLOSURE_INIT(&attempt->start_in_combiner, AttemptStartInCombiner,
+                    attempt, nullptr);
+  GRPC_CALL_COMBINER_START(attempt->calld->call_combiner,
+                           &attempt->start_in_combiner, absl::OkStatus(),
+                           "resilience: start attempt");
+}
+
+// Starts the next attempt. Called holding the combiner; yields it.
+void StartAttempt(CallData* calld) {
+  ChannelData* chand = calld->chand;
+  const uint32_t number = ++calld->attempts;
+  auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number);
+  calld->current = attempt;
+  for (size_t i = 0; i < GRPC_CONTEXT_COUNT; i++) {
+    attempt->context[i].value = calld->context[i].value;
+    attempt->context[i].destroy = nullptr;
+  }
+  // Filters may assume zeroed call data (the surface call zeroes its own).
+  void* mem = calld->arena->Alloc(chand->stack->call_stack_size);
+  memset(mem, 0, chand->stack->call_stack_size);
+  attempt->stack = static_cast<grpc_call_stack*>(mem);
+  const grpc_call_element_args args = {
+      attempt->stack,   nullptr,          attempt->context,
+      calld->path.c_slice(), calld->start_time, calld->deadline,
+      calld->arena,     calld->call_combiner};
+  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: attempt");
+  GRPC_CLOSURE_INIT(&attempt->destroy, AttemptDestroy, attempt, nullptr);
+  tls_init_attempt = true;
+  grpc_error_handle error = grpc_call_stack_init(chand->stack, 1, AttemptDestroy,
+                                                 attempt, &args);
+  tls_init_attempt = false;
+  if (calld->pollent != nullptr) {
+    grpc_call_stack_set_pollset_or_pollset_set(attempt->stack, calld->pollent);
+  }
+  grpcr_stats_on_attempt(chand->stats, number);
+
+  attempt->send_initial_md = calld->send_initial_md.Copy();
+  if (number > 1) {
+    attempt->send_initial_md.Set(grpc_core::GrpcPreviousRpcAttemptsMetadata(),
+                                 number - 1);
+  }
+  attempt->send_message = calld->send_message.Copy();
+
+  grpc_transport_stream_op_batch& b = attempt->batch;
+  grpc_transport_stream_op_batch_payload& p = attempt->payload;
+  b.payload = &p;
+  b.send_initial_metadata = true;
+  p.send_initial_metadata.send_initial_metadata = &attempt->send_initial_md;
+  p.send_initial_metadata.peer_string = calld->peer_string;
+  b.send_message = true;
+  p.send_message.send_message = &attempt->send_message;
+  p.send_message.flags = calld->send_message_flags;
+  b.send_trailing_metadata = true;
+  p.send_trailing_metadata.send_trailing_metadata = &attempt->send_trailing_md;
+  b.recv_initial_metadata = true;
+  p.recv_initial_metadata.recv_initial_metadata = &attempt->recv_initial_md;
+  p.recv_initial_metadata.trailing_metadata_available =
+      &attempt->trailing_md_available;
+  p.recv_initial_metadata.peer_string = calld->peer_string;
+  GRPC_CLOSURE_INIT(&attempt->recv_initial_md_ready, AttemptRecvInitialMdReady,
+                    attempt, nullptr);
+  p.recv_initial_metadata.recv_initial_metadata_ready =
+      &attempt->recv_initial_md_ready;
+  b.recv_message = true;
+  p.recv_message.recv_message = &attempt->recv_message;
+  p.recv_message.flags = &attempt->recv_message_flags;
+  p.recv_message.call_failed_before_recv_message =
+      &attempt->call_failed_before_recv_message;
+  GRPC_CLOSURE_INIT(&attempt->recv_message_ready, AttemptRecvMessageReady,
+                    attempt, nullptr);
+  p.recv_message.recv_message_ready = &attempt->recv_message_ready;
+  b.recv_trailing_metadata = true;
+  p.recv_trailing_metadata.recv_trailing_metadata = &attempt->recv_trailing_md;
+  p.recv_trailing_metadata.collect_stats = &attempt->stats;
+  GRPC_CLOSURE_INIT(&attempt->recv_trailing_md_ready,
+                    AttemptRecvTrailingMdReady, attempt, nullptr);
+  p.recv_trailing_metadata.recv_trailing_metadata_ready =
+      &attempt->recv_trailing_md_ready;
+  GRPC_CLOSURE_INIT(&attempt->on_complete, AttemptOnComplete, attempt,
+                    nullptr);
+  b.on_complete = &attempt->on_complete;
+
+  if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO, "resilience[%s] call=%p: starting attempt %u",
+            chand->name.c_str(), calld, number);
+  }
+  if (!error.ok()) {
+    // A filter refused the child call: fail the attempt's batch like a
+    // transport would; the callbacks then decide as for any failed attempt.
+    attempt->started = true;
+    grpc_transport_stream_op_batch_finish_with_failure(&attempt->batch, error,
+                                                       calld->call_combiner);
+    StopCombiner(calld, "resilience: attempt init failed");
+    return;
+  }
+  GRPC_CLOSURE_INIT(&attempt->start_hop, AttemptStartHop, attempt,
+                    grpc_schedule_on_exec_ctx);
+  ExecCtx::Run(DEBUG_LOCATION, &attempt->start_hop, absl::OkStatus());
+  StopCombiner(calld, "resilience: attempt start queued");
+}
+
+// ---------------------------------------------------------------------------
+// Pass-through calls: counted, never touched.
+
+void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
+  auto* calld = static_cast<CallData*>(arg);
+  grpcr_stats_on_final(
+      calld->chand->stats,
+      StatusFrom(error, calld->passthrough_trailing_md, calld->deadline));
+  // Keep the channel's view of its service config current.
+  auto* scd = static_cast<ServiceConfigCallData*>(
+      calld->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
+  if (scd != nullptr && scd->service_config() != nullptr) {
+    calld->chand->PolicyFor(scd->service_config(),
+                            static_cast<const GlobalConfig*>(
+                                scd->GetGlobalParsedConfig(ParserIndex())));
+  }
+  grpc_core::Closure::Run(DEBUG_LOCATION, calld->passthrough_original_ready,
+                          error);
+}
+
+void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
+  if (batch->recv_trailing_metadata && calld->passthrough_original_ready == nullptr) {
+    auto& p = batch->payload->recv_trailing_metadata;
+    calld->passthrough_trailing_md = p.recv_trailing_metadata;
+    calld->passthrough_original_ready = p.recv_trailing_metadata_ready;
+    GRPC_CLOSURE_INIT(&calld->passthrough_ready, PassthroughTrailingReady,
+                      calld, nullptr);
+    p.recv_trailing_metadata_ready = &calld->passthrough_ready;
+  }
+  grpc_call_next_op(calld->elem, batch);
+}
+
+// ---------------------------------------------------------------------------
+// The application's batches.
+
+bool IsUnaryRequest(const grpc_transport_stream_op_batch* batch) {
+  return batch->send_initial_metadata && batch->send_message &&
+         batch->send_trailing_metadata;
+}
+
+void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
+  grpc_error_handle error = batch->payload->cancel_stream.cancel_error;
+  if (calld->mode != Mode::kActive) {
+    calld->mode = Mode::kPassthrough;
+    calld->parent_cancel_sent = true;
+    grpc_call_next_op(calld->elem, batch);
+    return;
+  }
+  CallCombinerClosureList closures;
+  if (calld->cancel_error.ok()) calld->cancel_error = error;
+  if (!calld->finished) {
+    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      gpr_log(GPR_INFO, "resilience[%s] call=%p: cancelled: %s",
+              calld->chand->name.c_str(), calld,
+              grpc_core::StatusToString(error).c_str());
+    }
+    if (calld->current != nullptr) {
+      Attempt* attempt = calld->current;
+      if (!attempt->started) {
+        attempt->cancel_pending = true;
+      } else if (!attempt->cancel_sent) {
+        closures.Add(PrepareAttemptCancel(attempt, error), absl::OkStatus(),
+                     "resilience: cancel attempt");
+      }
+    } else if (calld->retry_timer_pending) {
+      // In backoff: no attempt will report, so the call ends here. The timer
+      // callback sees `finished` and does nothing.
+      grpc_timer_cancel(&calld->retry_timer);
+      FinishWithFailure(calld, error, &closures);
+    }
+  }
+  if (batch->on_complete != nullptr) {
+    closures.Add(batch->on_complete, absl::OkStatus(),
+                 "resilience: cancel on_complete");
+  }
+  closures.RunClosures(calld->call_combiner);
+}
+
+void StartFirstActiveBatch(CallData* calld,
+                           grpc_transport_stream_op_batch* batch) {
+  ChannelData* chand = calld->chand;
+  auto* p = batch->payload;
+  calld->send_initial_md =
+      p->send_initial_metadata.send_initial_metadata->Copy();
+  calld->peer_string = p->send_initial_metadata.peer_string;
+  calld->send_message = p->send_message.send_message->Copy();
+  calld->send_message_flags = p->send_message.flags;
+  StoreAppRecvOps(calld, batch);
+  grpcr_stats_on_request(chand->stats);
+  const int64_t now = grpcr_internal_now_ns();
+  if (calld->policy != nullptr) {
+    grpcr_budget_on_request(calld->policy->budget(), now);
+    calld->counted_request = true;
+    if (calld->policy->breaker() != nullptr) {
+      grpcr_breaker_transition tr = {};
+      if (!grpcr_breaker_try_acquire(calld->policy->breaker(), now,
+                                     &calld->ticket, &tr)) {
+        TraceTransition(chand->name.c_str(), tr);
+        grpcr_stats_on_rejected(chand->stats);
+        grpcr_breaker_snapshot snap;
+        grpcr_breaker_snapshot_get(calld->policy->breaker(), now, &snap);
+        std::string msg =
+            snap.state == GRPCR_BREAKER_OPEN
+                ? absl::StrFormat(
+                      "%s: %s has failed too often; calls fail fast for "
+                      "another %" PRId64 " ms",
+                      kBreakerOpenPrefix, chand->name,
+                      (snap.open_duration_ns - snap.time_in_state_ns) / 1000000)
+                : absl::StrFormat(
+                      "%s (half-open): %s is being probed; calls fail fast "
+                      "until the probes succeed",
+                      kBreakerOpenPrefix, chand->name);
+        if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+          gpr_log(GPR_INFO, "resilience[%s] call=%p: rejected: %s",
+                  chand->name.c_str(), calld, msg.c_str());
+        }
+        CallCombinerClosureList closures;
+        FinishWithFailure(calld, StatusError(GRPC_STATUS_UNAVAILABLE, msg),
+                          &closures);
+        closures.RunClosures(calld->call_combiner);
+        return;
+      }
+      calld->breaker_admitted = true;
+      TraceTransition(chand->name.c_str(), tr);
+    }
+  }
+  StartAttempt(calld);
+}
+
+void StartTransportStreamOpBatch(grpc_call_element* elem,
+                                 grpc_transport_stream_op_batch* batch) {
+  auto* calld = static_cast<CallData*>(elem->call_data);
+  if (batch->cancel_stream) {
+    HandleCancel(calld, batch);
+    return;
+  }
+  if (calld->mode == Mode::kUndecided) {
+    calld->policy = calld->chand->CurrentPolicy();
+    const bool known_plain =
+        calld->policy != nullptr && !calld->policy->any_policy();
+    if (!IsUnaryRequest(batch) || known_plain) {
+      calld->mode = Mode::kPassthrough;
+      calld->policy.reset();
+      grpcr_stats_on_request(calld->chand->stats);
+      grpcr_stats_on_attempt(calld->chand->stats, 1);
+    } else {
+      calld->mode = Mode::kActive;
+      StartFirstActiveBatch(calld, batch);
+      return;
+    }
+  }
+  if (calld->mode == Mode::kPassthrough) {
+    StartPassthrough(calld, batch);
+    return;
+  }
+  // An active call's later batches carry receive ops only.
+  if (batch->send_initial_metadata || batch->send_message ||
+      batch->send_trailing_metadata) {
+    grpc_transport_stream_op_batch_finish_with_failure(
+        batch,
+        StatusError(GRPC_STATUS_INTERNAL,
+                    "resilience: send op after the unary request"),
+        calld->call_combiner);
+    return;
+  }
+  StoreAppRecvOps(calld, batch);
+  if (calld->finished) {
+    CallCombinerClosureList closures;
+    DeliverPending(calld, &closures);
+    closures.RunClosures(calld->call_combiner);
+  } else {
+    StopCombiner(calld, "resilience: recv ops wait for the result");
+  }
+}
+
+CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
+    : elem(e),
+      chand(static_cast<ChannelData*>(e->channel_data)),
+      owning_call(args->call_stack),
+      call_combiner(args->call_combiner),
+      arena(args->arena),
+      context(args->context),
+      path(grpc_core::CSliceRef(args->path)),
+      start_time(args->start_time),
+      deadline(args->deadline),
+      send_initial_md(args->arena),
+      final_initial_md(args->arena),
+      final_trailing_md(args->arena),
+      parent_cancel_payload(args->context) {}
+
+CallData::~CallData() = default;
+
+// In an attempt's child stack this element stays out of the way: its
+// call_data is left zeroed and nothing is ever started on it.
+grpc_error_handle InitCallElem(grpc_call_element* elem,
+                               const grpc_call_element_args* args) {
+  if (tls_init_attempt) return absl::OkStatus();
+  new (elem->call_data) CallData(elem, args);
+  return absl::OkStatus();
+}
+
+void SetPollent(grpc_call_element* elem, grpc_polling_entity* pollent) {
+  auto* calld = static_cast<CallData*>(elem->call_data);
+  if (calld->elem == elem) calld->pollent = pollent;
+}
+
+void DestroyCallElem(grpc_call_element* elem, const grpc_call_final_info*,
+                     grpc_closure*) {
+  auto* calld = static_cast<CallData*>(elem->call_data);
+  if (calld->elem != elem) return;  // an attempt's transparent element
+  calld->~CallData();
+}
+
+grpc_error_handle InitChannelElem(grpc_channel_element* elem,
+                                  grpc_channel_element_args* args) {
+  GPR_ASSERT(args->is_first);
+  auto* chand = new (elem->channel_data) ChannelData();
+  chand->stack = args->channel_stack;
+  grpc_core::ChannelArgs channel_args =
+      grpc_core::ChannelArgs::FromC(args->channel_args);
+  chand->target = std::string(
+      channel_args.GetString(GRPC_ARG_SERVER_URI).value_or("unknown"));
+  chand->name = std::string(
+      channel_args.GetString(GRPCR_ARG_NAME).value_or(chand->target));
+  chand->stats = grpcr_registry_add(grpcr_internal_registry(),
+                                    chand->name.c_str(), chand->target.c_str());
+  if (chand->stats == nullptr) {
+    chand->~ChannelData();
+    return GRPC_ERROR_CREATE("resilience: out of memory");
+  }
+  return absl::OkStatus();
+}
+
+void DestroyChannelElem(grpc_channel_element* elem) {
+  auto* chand = static_cast<ChannelData*>(elem->channel_data);
+  grpcr_registry_remove(grpcr_internal_registry(), chand->stats);
+  chand->~ChannelData();
+}
+
+}  // namespace
+
+const grpc_channel_filter kFilter = {
+    StartTransportStreamOpBatch,
+    nullptr,  // make_call_promise: this filter is batch-based
+    grpc_channel_next_op,
+    sizeof(CallData),
+    InitCallElem,
+    SetPollent,
+    DestroyCallElem,
+    sizeof(ChannelData),
+    InitChannelElem,
+    grpc_channel_stack_no_post_init,
+    DestroyChannelElem,
+    grpc_channel_next_get_info,
+    "resilience",
+};
+
+}  // namespace grpcr

@@ -1,0 +1,71 @@
+// grpcr_register(): installs the filter on every client channel and the
+// "resilience" service-config parser, through gRPC's CoreConfiguration.
+#include "shim.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include <atomic>
+#include <mutex>
+
+#include <grpc/grpc.h>
+
+#include "src/core/lib/channel/channel_args.h"
+#include "src/core/lib/channel/channel_stack_builder.h"
+#include "src/core/lib/config/core_configuration.h"
+#include "src/core/lib/surface/channel_init.h"
+#include "src/core/lib/surface/channel_stack_type.h"
+
+#include "grpcr/grpcr.h"
+
+// CoreConfiguration::RegisterBuilder aborts once the configuration has been
+// built (by a grpc_init() that has since been shut down, say), and gRPC has no
+// public way to ask. The pointer it checks is exported by libgrpc.so.29 (the
+// inline Get() reads it); we read it, by its mangled name, to return an error
+// instead of aborting. Safe only because the build pins gRPC 1.51.1.
+extern std::atomic<void*> grpcr_core_configuration_ asm(
+    "_ZN9grpc_core17CoreConfiguration7config_E");
+
+namespace {
+
+// gRPC 1.51.1's core library reports "29.0.0".
+constexpr const char* kCoreVersion = "29.0.0";
+
+std::mutex g_mu;
+bool g_registered = false;
+
+bool AddFilter(grpc_core::ChannelStackBuilder* builder) {
+  if (builder->channel_args().GetBool(GRPCR_ARG_ENABLE).value_or(true)) {
+    builder->PrependFilter(&grpcr::kFilter);
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int grpcr_register(void) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_registered) return GRPCR_OK;
+  if (strcmp(grpc_version_string(), kCoreVersion) != 0) {
+    gpr_log(GPR_ERROR,
+            "grpc-resilience: libgrpc core %s is loaded, this build needs %s "
+            "(gRPC 1.51.1); the filter is not installed",
+            grpc_version_string(), kCoreVersion);
+    return GRPCR_EVERSION;
+  }
+  if (grpc_is_initialized() ||
+      grpcr_core_configuration_.load(std::memory_order_acquire) != nullptr) {
+    return GRPCR_EINITIALIZED;
+  }
+  grpc_core::CoreConfiguration::RegisterBuilder(
+      [](grpc_core::CoreConfiguration::Builder* builder) {
+        // INT_MAX: run last among the stages, so PrependFilter puts us at
+        // element 0, above client-channel.
+        builder->channel_init()->RegisterStage(GRPC_CLIENT_CHANNEL, INT_MAX,
+                                               AddFilter);
+        builder->service_config_parser()->RegisterParser(
+            std::make_unique<grpcr::Parser>());
+      });
+  g_registered = true;
+  return GRPCR_OK;
+}

@@ -1,0 +1,60 @@
+// Internal to the shim: the filter, the service-config parser and the trace
+// flag, shared by registration.cc, config_parser.cc and filter.cc.
+#ifndef GRPCR_INTERCEPTOR_SHIM_H
+#define GRPCR_INTERCEPTOR_SHIM_H
+
+#ifdef NDEBUG
+#error "Never build the shim with NDEBUG: it changes gRPC 1.51's internal struct layouts (see GRPC_CORE_NOTES.md)"
+#endif
+
+#include <grpc/support/port_platform.h>
+
+#include <stddef.h>
+
+#include <memory>
+
+#include "src/core/lib/channel/channel_stack.h"
+#include "src/core/lib/debug/trace.h"
+#include "src/core/lib/service_config/service_config_parser.h"
+
+#include "grpcr/config.h"
+
+namespace grpcr {
+
+extern grpc_core::TraceFlag trace;
+extern const grpc_channel_filter kFilter;
+
+// The parsed top-level block. Always produced (even for a config without
+// "resilience"), so that a channel can tell "no resilience anywhere" apart
+// from "config not seen yet".
+class GlobalConfig : public grpc_core::ServiceConfigParser::ParsedConfig {
+ public:
+  grpcr_channel_config cfg;
+  bool any_method_policy = false;  // some methodConfig has "resilience"
+};
+
+// The parsed methodConfig[].resilience block.
+class MethodConfig : public grpc_core::ServiceConfigParser::ParsedConfig {
+ public:
+  grpcr_retry_policy policy;
+};
+
+class Parser : public grpc_core::ServiceConfigParser::Parser {
+ public:
+  absl::string_view name() const override { return "resilience"; }
+  std::unique_ptr<grpc_core::ServiceConfigParser::ParsedConfig>
+  ParseGlobalParams(const grpc_core::ChannelArgs& args,
+                    const grpc_core::Json& json,
+                    grpc_core::ValidationErrors* errors) override;
+  std::unique_ptr<grpc_core::ServiceConfigParser::ParsedConfig>
+  ParsePerMethodParams(const grpc_core::ChannelArgs& args,
+                       const grpc_core::Json& json,
+                       grpc_core::ValidationErrors* errors) override;
+};
+
+// The parser's index in the core configuration (valid after grpc_init).
+size_t ParserIndex();
+
+}  // namespace grpcr
+
+#endif  // GRPCR_INTERCEPTOR_SHIM_H

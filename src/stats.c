@@ -1,0 +1,283 @@
+/* Per-channel counters, the retry-wait histogram and the registry the stats
+ * RPC reads (include/grpcr/stats.h). */
+#include "grpcr/stats.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Counters are atomics so the call path never takes a lock. Increments are
+ * release and the snapshot's loads acquire: that is what makes the snapshot's
+ * read order (latest event of a call first, see snapshot_entry) a guarantee
+ * in the C11 model rather than a hope; relaxed loads of different counters
+ * may be reordered. On x86 both compile to the same instructions as relaxed.
+ * calloc's zero bytes are a valid 0 for these lock-free atomics. */
+struct grpcr_channel_stats {
+  grpcr_channel_stats *prev, *next; /* guarded by the registry mutex */
+  char *name;
+  char *target;
+  grpcr_breaker *breaker; /* guarded by the registry mutex */
+  grpcr_budget *budget;   /* guarded by the registry mutex */
+
+  _Atomic uint64_t requests;
+  _Atomic uint64_t attempts;
+  _Atomic uint64_t retries;
+  _Atomic uint64_t budget_denied;
+  _Atomic uint64_t breaker_rejected;
+  _Atomic uint64_t finished;
+  _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
+  _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
+  _Atomic uint64_t wait_count;
+  _Atomic uint64_t wait_sum_ns;
+  _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
+};
+
+struct grpcr_registry {
+  pthread_mutex_t mu;
+  grpcr_channel_stats *head;
+};
+
+static const double kWaitBounds[] = GRPCR_STATS_WAIT_BOUNDS;
+
+_Static_assert(sizeof(kWaitBounds) / sizeof(kWaitBounds[0]) ==
+                   GRPCR_STATS_WAIT_FINITE_BUCKETS,
+               "GRPCR_STATS_WAIT_BOUNDS and FINITE_BUCKETS disagree");
+
+double grpcr_stats_wait_bound(size_t i) {
+  if (i >= GRPCR_STATS_WAIT_FINITE_BUCKETS) return 0.0;
+  return kWaitBounds[i];
+}
+
+static void inc(_Atomic uint64_t *c) {
+  atomic_fetch_add_explicit(c, 1, memory_order_release);
+}
+
+static uint64_t load(_Atomic uint64_t *c) {
+  return atomic_load_explicit(c, memory_order_acquire);
+}
+
+static char *dup_or_empty(const char *s) {
+  return strdup(s != NULL ? s : "");
+}
+
+grpcr_registry *grpcr_registry_create(void) {
+  grpcr_registry *r = calloc(1, sizeof(*r));
+  if (r == NULL) return NULL;
+  if (pthread_mutex_init(&r->mu, NULL) != 0) {
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+static void entry_free(grpcr_channel_stats *s) {
+  free(s->name);
+  free(s->target);
+  free(s);
+}
+
+void grpcr_registry_destroy(grpcr_registry *r) {
+  if (r == NULL) return;
+  grpcr_channel_stats *s = r->head;
+  while (s != NULL) {
+    grpcr_channel_stats *next = s->next;
+    entry_free(s);
+    s = next;
+  }
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,
+                                        const char *target) {
+  grpcr_channel_stats *s = calloc(1, sizeof(*s));
+  if (s == NULL) return NULL;
+  s->name = dup_or_empty(name);
+  s->target = dup_or_empty(target);
+  if (s->name == NULL || s->target == NULL) {
+    entry_free(s);
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  s->next = r->head;
+  if (r->head != NULL) r->head->prev = s;
+  r->head = s;
+  pthread_mutex_unlock(&r->mu);
+  return s;
+}
+
+void grpcr_registry_remove(grpcr_registry *r, grpcr_channel_stats *s) {
+  if (s == NULL) return;
+  pthread_mutex_lock(&r->mu);
+  if (s->prev != NULL)
+    s->prev->next = s->next;
+  else
+    r->head = s->next;
+  if (s->next != NULL) s->next->prev = s->prev;
+  pthread_mutex_unlock(&r->mu);
+  entry_free(s);
+}
+
+void grpcr_registry_attach(grpcr_registry *r, grpcr_channel_stats *s,
+                           grpcr_breaker *breaker, grpcr_budget *budget) {
+  pthread_mutex_lock(&r->mu);
+  s->breaker = breaker;
+  s->budget = budget;
+  pthread_mutex_unlock(&r->mu);
+}
+
+void grpcr_stats_on_request(grpcr_channel_stats *s) { inc(&s->requests); }
+
+void grpcr_stats_on_attempt(grpcr_channel_stats *s, uint32_t attempt_number) {
+  uint32_t slot = attempt_number == 0 ? 0 : attempt_number - 1;
+  if (slot >= GRPCR_STATS_ATTEMPT_SLOTS) slot = GRPCR_STATS_ATTEMPT_SLOTS - 1;
+  inc(&s->attempts_by_number[slot]);
+  inc(&s->attempts);
+}
+
+/* The bucket a wait falls in, with Prometheus "le" semantics: the first
+ * bound >= the wait. wait_ns / 1e9 is the nearest double to the exact
+ * seconds, so a wait of exactly a bound compares equal to that bound's
+ * literal. */
+static size_t wait_bucket(int64_t wait_ns) {
+  double s = (double)wait_ns / 1e9;
+  size_t i = 0;
+  while (i < GRPCR_STATS_WAIT_FINITE_BUCKETS && s > kWaitBounds[i]) i++;
+  return i;
+}
+
+void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns) {
+  if (wait_ns < 0) wait_ns = 0;
+  inc(&s->wait_buckets[wait_bucket(wait_ns)]);
+  atomic_fetch_add_explicit(&s->wait_sum_ns, (uint64_t)wait_ns,
+                            memory_order_release);
+  inc(&s->wait_count);
+  inc(&s->retries);
+}
+
+void grpcr_stats_on_budget_denied(grpcr_channel_stats *s) {
+  inc(&s->budget_denied);
+}
+
+void grpcr_stats_on_rejected(grpcr_channel_stats *s) {
+  inc(&s->breaker_rejected);
+}
+
+void grpcr_stats_on_final(grpcr_channel_stats *s, int code) {
+  if (code < 0 || code >= GRPCR_STATUS_COUNT) code = 2; /* UNKNOWN */
+  inc(&s->status_counts[code]);
+  inc(&s->finished);
+}
+
+double grpcr_stats_wait_quantile(
+    const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS], double q) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) total += buckets[i];
+  if (total == 0 || isnan(q)) return 0.0;
+  if (q < 0.0) q = 0.0;
+  if (q > 1.0) q = 1.0;
+  double rank = q * (double)total;
+  uint64_t below = 0;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
+    if (buckets[i] == 0) continue;
+    if ((double)(below + buckets[i]) >= rank) {
+      if (i == GRPCR_STATS_WAIT_FINITE_BUCKETS)
+        return kWaitBounds[GRPCR_STATS_WAIT_FINITE_BUCKETS - 1];
+      double lo = i == 0 ? 0.0 : kWaitBounds[i - 1];
+      double hi = kWaitBounds[i];
+      return lo + (hi - lo) * ((rank - (double)below) / (double)buckets[i]);
+    }
+    below += buckets[i];
+  }
+  /* Unreachable: rank <= total, so the last non-empty bucket answers. */
+  return kWaitBounds[GRPCR_STATS_WAIT_FINITE_BUCKETS - 1];
+}
+
+/* Reads the counters in the reverse of the order a call produces them
+ * (final status, budget denial, retry, attempt, rejection, request), so
+ * every event counted here has its earlier events counted too: finished
+ * <= requests, retries <= attempts, finished <= attempts + rejected. */
+static void snapshot_counters(grpcr_channel_stats *s,
+                              grpcr_channel_snapshot *o) {
+  o->finished = load(&s->finished);
+  for (size_t i = 0; i < GRPCR_STATUS_COUNT; i++)
+    o->status_counts[i] = load(&s->status_counts[i]);
+  o->budget_denied = load(&s->budget_denied);
+  o->retries = load(&s->retries);
+  o->retry_wait_count = load(&s->wait_count);
+  o->retry_wait_sum_s = (double)load(&s->wait_sum_ns) / 1e9;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++)
+    o->retry_wait_buckets[i] = load(&s->wait_buckets[i]);
+  o->attempts = load(&s->attempts);
+  for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++)
+    o->attempts_by_number[i] = load(&s->attempts_by_number[i]);
+  o->breaker_rejected = load(&s->breaker_rejected);
+  o->requests = load(&s->requests);
+  o->retry_wait_p50_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.5);
+  o->retry_wait_p99_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.99);
+}
+
+static bool matches(const grpcr_channel_stats *s, const char *filter) {
+  return filter == NULL || filter[0] == '\0' || strcmp(s->name, filter) == 0;
+}
+
+/* With no matching entry, *out is NULL and *count 0. On ENOMEM nothing is
+ * returned and nothing leaks. The breaker and budget are read under the
+ * registry mutex, which is what lets remove() promise that no snapshot reads
+ * them afterwards; they never take this mutex, so the order is safe. */
+int grpcr_registry_snapshot(grpcr_registry *r, int64_t now_ns,
+                            const char *name_filter,
+                            grpcr_channel_snapshot **out, size_t *count) {
+  *out = NULL;
+  *count = 0;
+  pthread_mutex_lock(&r->mu);
+  size_t n = 0;
+  for (grpcr_channel_stats *s = r->head; s != NULL; s = s->next)
+    if (matches(s, name_filter)) n++;
+  if (n == 0) {
+    pthread_mutex_unlock(&r->mu);
+    return GRPCR_OK;
+  }
+  grpcr_channel_snapshot *snaps = calloc(n, sizeof(*snaps));
+  if (snaps == NULL) {
+    pthread_mutex_unlock(&r->mu);
+    return GRPCR_ENOMEM;
+  }
+  size_t k = 0;
+  for (grpcr_channel_stats *s = r->head; s != NULL; s = s->next) {
+    if (!matches(s, name_filter)) continue;
+    grpcr_channel_snapshot *o = &snaps[k++];
+    o->name = strdup(s->name);
+    o->target = strdup(s->target);
+    if (o->name == NULL || o->target == NULL) {
+      pthread_mutex_unlock(&r->mu);
+      grpcr_channel_snapshots_free(snaps, k);
+      return GRPCR_ENOMEM;
+    }
+    snapshot_counters(s, o);
+    if (s->breaker != NULL) {
+      o->has_breaker = true;
+      grpcr_breaker_snapshot_get(s->breaker, now_ns, &o->breaker);
+    }
+    if (s->budget != NULL) {
+      o->has_budget = true;
+      grpcr_budget_snapshot_get(s->budget, now_ns, &o->budget);
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  *out = snaps;
+  *count = n;
+  return GRPCR_OK;
+}
+
+void grpcr_channel_snapshots_free(grpcr_channel_snapshot *snaps,
+                                  size_t count) {
+  if (snaps == NULL) return;
+  for (size_t i = 0; i < count; i++) {
+    free(snaps[i].name);
+    free(snaps[i].target);
+  }
+  free(snaps);
+}

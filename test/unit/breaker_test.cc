@@ -1,0 +1,607 @@
+// The circuit breaker against the contract in include/grpcr/breaker.h and
+// ARCHITECTURE.md "Breaker". Time is a plain int64 the tests pass in.
+#include "grpcr/breaker.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kMs = 1000000;
+constexpr int64_t kSec = 1000000000;
+
+constexpr int kOk = 0;
+constexpr int kInvalidArgument = 3;
+constexpr int kDeadlineExceeded = 4;
+constexpr int kNotFound = 5;
+constexpr int kResourceExhausted = 8;
+constexpr int kInternal = 13;
+constexpr int kUnavailable = 14;
+constexpr int kDataLoss = 15;
+
+grpcr_breaker_config Config(double threshold, uint32_t minimum_calls,
+                            uint32_t half_open_max_calls = 1) {
+  grpcr_breaker_config c = grpcr_breaker_config_default();
+  c.failure_rate_threshold = threshold;
+  c.minimum_calls = minimum_calls;
+  c.window_ns = 10 * kSec;
+  c.open_duration_ns = 30 * kSec;
+  c.half_open_max_calls = half_open_max_calls;
+  return c;
+}
+
+struct BreakerDeleter {
+  void operator()(grpcr_breaker* b) const { grpcr_breaker_destroy(b); }
+};
+using BreakerPtr = std::unique_ptr<grpcr_breaker, BreakerDeleter>;
+
+BreakerPtr Make(const grpcr_breaker_config& c, int64_t now = 0) {
+  BreakerPtr b(grpcr_breaker_create(&c, now));
+  EXPECT_NE(b, nullptr);
+  return b;
+}
+
+// Admits one call at now and records its status at the same time.
+// Returns whether it was admitted.
+bool Call(grpcr_breaker* b, int code, int64_t now,
+          grpcr_breaker_transition* tr = nullptr) {
+  grpcr_breaker_ticket t;
+  if (!grpcr_breaker_try_acquire(b, now, &t, nullptr)) return false;
+  grpcr_breaker_record(b, &t, code, now, tr);
+  return true;
+}
+
+grpcr_breaker_snapshot Snap(grpcr_breaker* b, int64_t now) {
+  grpcr_breaker_snapshot s;
+  grpcr_breaker_snapshot_get(b, now, &s);
+  return s;
+}
+
+grpcr_breaker_state State(grpcr_breaker* b, int64_t now) {
+  return Snap(b, now).state;
+}
+
+// Opens b at now with minimum_calls failures; b must be CLOSED and empty.
+void Trip(grpcr_breaker* b, uint32_t minimum_calls, int64_t now) {
+  for (uint32_t i = 0; i < minimum_calls; i++)
+    ASSERT_TRUE(Call(b, kUnavailable, now));
+  ASSERT_EQ(State(b, now), GRPCR_BREAKER_OPEN);
+}
+
+TEST(BreakerTest, StateNames) {
+  EXPECT_STREQ(grpcr_breaker_state_name(GRPCR_BREAKER_CLOSED), "CLOSED");
+  EXPECT_STREQ(grpcr_breaker_state_name(GRPCR_BREAKER_OPEN), "OPEN");
+  EXPECT_STREQ(grpcr_breaker_state_name(GRPCR_BREAKER_HALF_OPEN), "HALF_OPEN");
+  EXPECT_EQ(grpcr_breaker_state_name(static_cast<grpcr_breaker_state>(3)),
+            nullptr);
+}
+
+TEST(BreakerTest, DefaultConfigIsTheDocumentedOne) {
+  grpcr_breaker_config c = grpcr_breaker_config_default();
+  EXPECT_EQ(c.failure_rate_threshold, 0.5);
+  EXPECT_EQ(c.minimum_calls, 20u);
+  EXPECT_EQ(c.window_ns, 10 * kSec);
+  EXPECT_EQ(c.open_duration_ns, 30 * kSec);
+  EXPECT_EQ(c.half_open_max_calls, 1u);
+  EXPECT_EQ(c.trip_codes,
+            GRPCR_CODE_BIT(kUnavailable) | GRPCR_CODE_BIT(kResourceExhausted));
+  grpcr_breaker* b = grpcr_breaker_create(&c, 0);
+  EXPECT_NE(b, nullptr);
+  grpcr_breaker_destroy(b);
+}
+
+TEST(BreakerTest, StartsClosedAndEmpty) {
+  BreakerPtr b = Make(Config(0.5, 20), 7 * kSec);
+  grpcr_breaker_snapshot s = Snap(b.get(), 7 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.time_in_state_ns, 0);
+  EXPECT_EQ(s.calls_in_window, 0u);
+  EXPECT_EQ(s.failures_in_window, 0u);
+  EXPECT_EQ(s.rejected_total, 0u);
+  EXPECT_EQ(s.transitions_total, 0u);
+  EXPECT_EQ(s.opened_total, 0u);
+  EXPECT_EQ(s.stale_results_total, 0u);
+  EXPECT_EQ(s.open_ns_total, 0);
+  EXPECT_EQ(s.open_duration_ns, 30 * kSec);
+}
+
+TEST(BreakerTest, NeverOpensBelowMinimumCalls) {
+  BreakerPtr b = Make(Config(0.5, 20));
+  for (int i = 0; i < 19; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.calls_in_window, 19u);
+  EXPECT_EQ(s.failures_in_window, 19u);
+  EXPECT_EQ(s.transitions_total, 0u);
+}
+
+TEST(BreakerTest, OpensAtThresholdExactlyOnTheCallThatReachesIt) {
+  BreakerPtr b = Make(Config(0.5, 20));
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(Call(b.get(), kOk, 0));
+  for (int i = 0; i < 9; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_CLOSED);  // 9/19, below minimum
+
+  grpcr_breaker_transition tr;
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0, &tr));  // 10/20 = 0.5
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_OPEN);
+}
+
+TEST(BreakerTest, FailureRateJustBelowThresholdStaysClosed) {
+  BreakerPtr b = Make(Config(0.5, 100));
+  for (int i = 0; i < 51; i++) ASSERT_TRUE(Call(b.get(), kOk, 0));
+  grpcr_breaker_transition tr;
+  for (int i = 0; i < 49; i++) {
+    ASSERT_TRUE(Call(b.get(), kUnavailable, 0, &tr));
+    EXPECT_FALSE(tr.happened);
+  }
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);  // 49/100
+  EXPECT_EQ(s.calls_in_window, 100u);
+  EXPECT_EQ(s.failures_in_window, 49u);
+}
+
+TEST(BreakerTest, SuccessThatReachesMinimumCallsCanOpen) {
+  // The condition is evaluated on every finished call, not only failures.
+  BreakerPtr b = Make(Config(0.5, 4));
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_CLOSED);
+  ASSERT_TRUE(Call(b.get(), kOk, 0));  // 3/4
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_OPEN);
+}
+
+TEST(BreakerTest, RateEqualToADecimalThresholdOpensDespiteRounding) {
+  // threshold * calls rounds up for some decimals (0.07 * 100 is
+  // 7.000000000000001); the rate must still compare as equal.
+  struct Case {
+    double threshold;
+    uint32_t calls;
+    uint32_t failures;
+  };
+  for (Case c : {Case{0.07, 100, 7}, Case{0.3, 10, 3}, Case{0.57, 100, 57},
+                 Case{0.29, 100, 29}, Case{0.1, 30, 3}, Case{1.0, 5, 5}}) {
+    SCOPED_TRACE(c.threshold);
+    BreakerPtr below = Make(Config(c.threshold, c.calls));
+    for (uint32_t i = 0; i < c.calls - c.failures + 1; i++)
+      ASSERT_TRUE(Call(below.get(), kOk, 0));
+    for (uint32_t i = 0; i + 1 < c.failures; i++)
+      ASSERT_TRUE(Call(below.get(), kUnavailable, 0));
+    EXPECT_EQ(State(below.get(), 0), GRPCR_BREAKER_CLOSED);
+
+    BreakerPtr at = Make(Config(c.threshold, c.calls));
+    for (uint32_t i = 0; i < c.calls - c.failures; i++)
+      ASSERT_TRUE(Call(at.get(), kOk, 0));
+    for (uint32_t i = 0; i < c.failures; i++)
+      ASSERT_TRUE(Call(at.get(), kUnavailable, 0));
+    EXPECT_EQ(State(at.get(), 0), GRPCR_BREAKER_OPEN);
+  }
+}
+
+TEST(BreakerTest, OpenRejectsUntilOpenDurationThenAdmitsAsHalfOpen) {
+  const int64_t opened = 5 * kSec;
+  BreakerPtr b = Make(Config(0.5, 2));
+  Trip(b.get(), 2, opened);
+
+  grpcr_breaker_ticket t;
+  grpcr_breaker_transition tr;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), opened, &t, &tr));
+  EXPECT_FALSE(tr.happened);
+  EXPECT_FALSE(
+      grpcr_breaker_try_acquire(b.get(), opened + 30 * kSec - 1, &t, &tr));
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(Snap(b.get(), opened + 30 * kSec - 1).rejected_total, 2u);
+
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), opened + 30 * kSec, &t, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(t.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(State(b.get(), opened + 30 * kSec), GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_record(b.get(), &t, kOk, opened + 30 * kSec, nullptr);
+}
+
+TEST(BreakerTest, RejectedCallsAreNotFailures) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  Trip(b.get(), 2, 0);
+  grpcr_breaker_ticket t;
+  for (int i = 0; i < 100; i++)
+    EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), i * kMs, &t, nullptr));
+  grpcr_breaker_snapshot s = Snap(b.get(), 100 * kMs);
+  EXPECT_EQ(s.rejected_total, 100u);
+  EXPECT_EQ(s.calls_in_window, 2u);  // only the two that tripped it
+  EXPECT_EQ(s.failures_in_window, 2u);
+  EXPECT_EQ(s.opened_total, 1u);
+
+  // The probe alone decides: one success closes it.
+  ASSERT_TRUE(Call(b.get(), kOk, 30 * kSec));
+  EXPECT_EQ(State(b.get(), 30 * kSec), GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(Snap(b.get(), 30 * kSec).rejected_total, 100u);
+}
+
+TEST(BreakerTest, HalfOpenAdmitsExactlyMaxCallsThenRejects) {
+  BreakerPtr b = Make(Config(0.5, 2, /*half_open_max_calls=*/2));
+  Trip(b.get(), 2, 0);
+  const int64_t now = 30 * kSec;
+  grpcr_breaker_ticket t1, t2, t3;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &t1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &t2, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now, &t3, nullptr));
+  EXPECT_EQ(t1.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(t2.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(t1.generation, t2.generation);
+  grpcr_breaker_snapshot s = Snap(b.get(), now);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.rejected_total, 1u);
+
+  // A finished probe does not free its slot: still only two per HALF_OPEN.
+  grpcr_breaker_record(b.get(), &t1, kOk, now, nullptr);
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now, &t3, nullptr));
+  EXPECT_EQ(Snap(b.get(), now).rejected_total, 2u);
+  grpcr_breaker_record(b.get(), &t2, kOk, now, nullptr);
+}
+
+TEST(BreakerTest, AllProbesSucceedClosesWithCountsReset) {
+  BreakerPtr b = Make(Config(0.5, 2, /*half_open_max_calls=*/2));
+  Trip(b.get(), 2, 0);
+  const int64_t now = 30 * kSec;
+  grpcr_breaker_ticket t1, t2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &t1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &t2, nullptr));
+
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &t1, kOk, now + 1, &tr);
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(State(b.get(), now + 1), GRPCR_BREAKER_HALF_OPEN);
+
+  grpcr_breaker_record(b.get(), &t2, kOk, now + 2, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+  grpcr_breaker_snapshot s = Snap(b.get(), now + 2);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  // The failures that tripped it are still inside the 10 s window by time,
+  // but closing clears the window.
+  EXPECT_EQ(s.calls_in_window, 0u);
+  EXPECT_EQ(s.failures_in_window, 0u);
+
+  // A fresh start: one failure alone is below minimum_calls.
+  ASSERT_TRUE(Call(b.get(), kUnavailable, now + 3));
+  EXPECT_EQ(State(b.get(), now + 3), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, OneProbeFailsReopensForFreshOpenDurationFromTheFailure) {
+  BreakerPtr b = Make(Config(0.5, 2, /*half_open_max_calls=*/2));
+  Trip(b.get(), 2, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_ticket t1, t2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &t1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &t2, nullptr));
+  grpcr_breaker_record(b.get(), &t1, kOk, half + 1 * kSec, nullptr);
+
+  const int64_t failed = half + 4 * kSec;
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &t2, kUnavailable, failed, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(State(b.get(), failed), GRPCR_BREAKER_OPEN);
+
+  grpcr_breaker_ticket t;
+  EXPECT_FALSE(
+      grpcr_breaker_try_acquire(b.get(), failed + 30 * kSec - 1, &t, nullptr));
+  EXPECT_TRUE(
+      grpcr_breaker_try_acquire(b.get(), failed + 30 * kSec, &t, nullptr));
+  EXPECT_EQ(t.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_record(b.get(), &t, kOk, failed + 30 * kSec, nullptr);
+}
+
+TEST(BreakerTest, StaleResultFromBeforeOpeningIsIgnoredAndCounted) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket early;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &early, nullptr));
+  EXPECT_EQ(early.admitted_in, GRPCR_BREAKER_CLOSED);
+  Trip(b.get(), 2, 1 * kSec);
+
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &early, kOk, 2 * kSec, &tr);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_snapshot s = Snap(b.get(), 2 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.calls_in_window, 2u);
+  EXPECT_EQ(s.stale_results_total, 1u);
+  EXPECT_EQ(s.transitions_total, 1u);
+}
+
+TEST(BreakerTest, StaleResultsNeverDecideHalfOpen) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket old_ok, old_fail;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &old_ok, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &old_fail, nullptr));
+  Trip(b.get(), 2, 0);
+
+  grpcr_breaker_ticket probe;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 30 * kSec, &probe, nullptr));
+  // A success admitted in CLOSED is not a probe success...
+  grpcr_breaker_record(b.get(), &old_ok, kOk, 30 * kSec, nullptr);
+  EXPECT_EQ(State(b.get(), 30 * kSec), GRPCR_BREAKER_HALF_OPEN);
+  // ...and a failure admitted in CLOSED does not reopen it.
+  grpcr_breaker_record(b.get(), &old_fail, kUnavailable, 30 * kSec, nullptr);
+  EXPECT_EQ(State(b.get(), 30 * kSec), GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(Snap(b.get(), 30 * kSec).stale_results_total, 2u);
+
+  grpcr_breaker_record(b.get(), &probe, kOk, 30 * kSec, nullptr);
+  EXPECT_EQ(State(b.get(), 30 * kSec), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, StaleProbeFromEarlierHalfOpenIsIgnoredAfterClosing) {
+  BreakerPtr b = Make(Config(0.5, 2, /*half_open_max_calls=*/2));
+  Trip(b.get(), 2, 0);
+  grpcr_breaker_ticket p1, p2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 30 * kSec, &p1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 30 * kSec, &p2, nullptr));
+  grpcr_breaker_record(b.get(), &p1, kUnavailable, 31 * kSec, nullptr);
+  ASSERT_EQ(State(b.get(), 31 * kSec), GRPCR_BREAKER_OPEN);
+  // p2 belongs to the HALF_OPEN that already failed.
+  grpcr_breaker_record(b.get(), &p2, kOk, 32 * kSec, nullptr);
+  grpcr_breaker_snapshot s = Snap(b.get(), 32 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.stale_results_total, 1u);
+}
+
+TEST(BreakerTest, CallAdmittedInClosedFinishingInClosedCountsNormally) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket t1, t2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &t1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &t2, nullptr));
+  grpcr_breaker_record(b.get(), &t1, kUnavailable, 1 * kSec, nullptr);
+  EXPECT_EQ(Snap(b.get(), 1 * kSec).calls_in_window, 1u);
+  grpcr_breaker_record(b.get(), &t2, kUnavailable, 2 * kSec, nullptr);
+  grpcr_breaker_snapshot s = Snap(b.get(), 2 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.stale_results_total, 0u);
+}
+
+TEST(BreakerTest, NonTripCodesCountAsSuccesses) {
+  BreakerPtr b = Make(Config(0.01, 1));
+  for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
+    if (code == kUnavailable || code == kResourceExhausted) continue;
+    ASSERT_TRUE(Call(b.get(), code, 0)) << code;
+  }
+  ASSERT_TRUE(Call(b.get(), kInvalidArgument, 0));
+  ASSERT_TRUE(Call(b.get(), kDeadlineExceeded, 0));
+  ASSERT_TRUE(Call(b.get(), kOk, 0));
+  ASSERT_TRUE(Call(b.get(), 99, 0));  // out of range: UNKNOWN
+  ASSERT_TRUE(Call(b.get(), -1, 0));
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.calls_in_window, 20u);
+  EXPECT_EQ(s.failures_in_window, 0u);
+}
+
+TEST(BreakerTest, CustomTripCodesAreRespected) {
+  grpcr_breaker_config c = Config(0.5, 2);
+  c.trip_codes = GRPCR_CODE_BIT(kInternal) | GRPCR_CODE_BIT(kNotFound);
+  BreakerPtr b = Make(c);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(Snap(b.get(), 0).failures_in_window, 0u);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(Call(b.get(), kInternal, 0));
+  EXPECT_EQ(Snap(b.get(), 0).failures_in_window, 5u);
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_CLOSED);  // 5/15
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(Call(b.get(), kNotFound, 0));
+  EXPECT_EQ(State(b.get(), 0), GRPCR_BREAKER_OPEN);  // 10/20
+
+  // In HALF_OPEN too, only a trip code is a failing probe.
+  grpcr_breaker_config c2 = Config(0.5, 1);
+  c2.trip_codes = GRPCR_CODE_BIT(kInternal);
+  BreakerPtr b2 = Make(c2);
+  ASSERT_TRUE(Call(b2.get(), kInternal, 0));
+  ASSERT_EQ(State(b2.get(), 0), GRPCR_BREAKER_OPEN);
+  ASSERT_TRUE(Call(b2.get(), kUnavailable, 30 * kSec));
+  EXPECT_EQ(State(b2.get(), 30 * kSec), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, OldBucketsExpireGraduallyAsTheWindowSlides) {
+  // 10 s window in 20 buckets of 500 ms; never opens (minimum unreachable).
+  BreakerPtr b = Make(Config(0.5, 1000));
+  const int64_t step = 500 * kMs;
+  for (int i = 0; i < 20; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, i * step));
+  EXPECT_EQ(Snap(b.get(), 10 * kSec - 1).failures_in_window, 20u);
+  for (int expired = 1; expired <= 20; expired++) {
+    int64_t now = 10 * kSec + (expired - 1) * step;
+    grpcr_breaker_snapshot s = Snap(b.get(), now);
+    EXPECT_EQ(s.failures_in_window, 20u - expired) << now;
+    EXPECT_EQ(s.calls_in_window, 20u - expired) << now;
+    s = Snap(b.get(), now + step - 1);  // no further expiry inside a bucket
+    EXPECT_EQ(s.failures_in_window, 20u - expired) << now;
+  }
+  EXPECT_EQ(Snap(b.get(), 100 * kSec).calls_in_window, 0u);
+}
+
+TEST(BreakerTest, FailuresOlderThanWindowDoNotOpen) {
+  BreakerPtr b = Make(Config(0.5, 4));
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  // Ten seconds later those three have left the window: 1 failure in 4.
+  const int64_t later = 10 * kSec;
+  ASSERT_TRUE(Call(b.get(), kUnavailable, later));
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(Call(b.get(), kOk, later));
+  grpcr_breaker_snapshot s = Snap(b.get(), later);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.calls_in_window, 4u);
+  EXPECT_EQ(s.failures_in_window, 1u);
+}
+
+TEST(BreakerTest, SlotReusedAfterAFullTurnStartsFromZero) {
+  // 20 s later the same ring slot is reused; its old counts must not leak.
+  BreakerPtr b = Make(Config(0.5, 3));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 20 * kSec));
+  grpcr_breaker_snapshot s = Snap(b.get(), 20 * kSec);
+  EXPECT_EQ(s.calls_in_window, 1u);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, TimeInStateAndTransitionCountersAreExact) {
+  const int64_t t0 = 1000 * kSec;
+  BreakerPtr b = Make(Config(0.5, 1), t0);
+  grpcr_breaker_snapshot s = Snap(b.get(), t0 + 500);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.time_in_state_ns, 500);
+
+  const int64_t open1 = t0 + 2 * kSec;
+  ASSERT_TRUE(Call(b.get(), kUnavailable, open1));
+  s = Snap(b.get(), open1 + 700);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.time_in_state_ns, 700);
+  EXPECT_EQ(s.open_ns_total, 700);  // includes the current period
+  EXPECT_EQ(s.transitions_total, 1u);
+  EXPECT_EQ(s.opened_total, 1u);
+
+  // HALF_OPEN begins at the first acquire after open_duration, 3 s late.
+  const int64_t half1 = open1 + 33 * kSec;
+  grpcr_breaker_ticket t;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half1, &t, nullptr));
+  s = Snap(b.get(), half1 + 100);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.time_in_state_ns, 100);
+  EXPECT_EQ(s.open_ns_total, 33 * kSec);
+  EXPECT_EQ(s.transitions_total, 2u);
+  EXPECT_EQ(s.opened_total, 1u);
+
+  const int64_t open2 = half1 + 1 * kSec;
+  grpcr_breaker_record(b.get(), &t, kUnavailable, open2, nullptr);
+  const int64_t half2 = open2 + 30 * kSec;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half2, &t, nullptr));
+  const int64_t closed = half2 + 2 * kSec;
+  grpcr_breaker_record(b.get(), &t, kOk, closed, nullptr);
+
+  s = Snap(b.get(), closed + 5 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.time_in_state_ns, 5 * kSec);
+  EXPECT_EQ(s.open_ns_total, 63 * kSec);
+  EXPECT_EQ(s.transitions_total, 5u);
+  EXPECT_EQ(s.opened_total, 2u);
+  EXPECT_EQ(s.rejected_total, 0u);
+  EXPECT_EQ(s.stale_results_total, 0u);
+}
+
+TEST(BreakerTest, TimestampsOlderThanTheLatestNeverMoveTimeBackwards) {
+  // Threads read the clock before the lock, so slightly older times arrive.
+  BreakerPtr b = Make(Config(0.5, 1));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 10 * kSec));
+  grpcr_breaker_ticket t;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), 9 * kSec, &t, nullptr));
+  grpcr_breaker_snapshot s = Snap(b.get(), 5 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.time_in_state_ns, 0);
+  EXPECT_EQ(s.open_ns_total, 0);
+}
+
+TEST(BreakerTest, ManyThreadsKeepExactCounts) {
+  // DATA_LOSS is the only trip code and never returned: it never opens.
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.trip_codes = GRPCR_CODE_BIT(kDataLoss);
+  c.window_ns = 1000 * kSec;
+  BreakerPtr b = Make(c);
+  constexpr int kThreads = 8;
+  constexpr int kCallsPerThread = 50000;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&b, &refused, i] {
+      for (int n = 0; n < kCallsPerThread; n++) {
+        int64_t now = static_cast<int64_t>(n) * 1000;  // within the window
+        grpcr_breaker_ticket t;
+        if (!grpcr_breaker_try_acquire(b.get(), now, &t, nullptr)) {
+          refused++;
+          continue;
+        }
+        grpcr_breaker_record(b.get(), &t, (n + i) % 2 ? kUnavailable : kOk,
+                             now, nullptr);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  grpcr_breaker_snapshot s = Snap(b.get(), 50000 * 1000);
+  EXPECT_EQ(refused.load(), 0);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.calls_in_window,
+            static_cast<uint64_t>(kThreads) * kCallsPerThread);
+  EXPECT_EQ(s.failures_in_window, 0u);
+  EXPECT_EQ(s.rejected_total, 0u);
+  EXPECT_EQ(s.stale_results_total, 0u);
+  EXPECT_EQ(s.transitions_total, 0u);
+}
+
+TEST(BreakerTest, ConcurrentAcquiresInHalfOpenAdmitExactlyMaxCalls) {
+  BreakerPtr b = Make(Config(0.5, 1, /*half_open_max_calls=*/3));
+  Trip(b.get(), 1, 0);
+  constexpr int kThreads = 8;
+  constexpr int kTries = 1000;
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&] {
+      for (int n = 0; n < kTries; n++) {
+        grpcr_breaker_ticket t;
+        if (grpcr_breaker_try_acquire(b.get(), 30 * kSec, &t, nullptr))
+          admitted++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 3);
+  grpcr_breaker_snapshot s = Snap(b.get(), 30 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.rejected_total, static_cast<uint64_t>(kThreads * kTries - 3));
+}
+
+TEST(BreakerTest, ConfigValidationReturnsNullForEachInvalidField) {
+  const grpcr_breaker_config good = Config(0.5, 20);
+  std::vector<std::pair<const char*, grpcr_breaker_config>> bad;
+  auto with = [&](const char* what, auto mutate) {
+    grpcr_breaker_config c = good;
+    mutate(c);
+    bad.emplace_back(what, c);
+  };
+  with("threshold 0", [](auto& c) { c.failure_rate_threshold = 0.0; });
+  with("threshold < 0", [](auto& c) { c.failure_rate_threshold = -0.1; });
+  with("threshold > 1", [](auto& c) { c.failure_rate_threshold = 1.0001; });
+  with("threshold NaN", [](auto& c) { c.failure_rate_threshold = NAN; });
+  with("minimum_calls 0", [](auto& c) { c.minimum_calls = 0; });
+  with("window 0", [](auto& c) { c.window_ns = 0; });
+  with("window < 0", [](auto& c) { c.window_ns = -kSec; });
+  with("open_duration 0", [](auto& c) { c.open_duration_ns = 0; });
+  with("open_duration < 0", [](auto& c) { c.open_duration_ns = -1; });
+  with("half_open_max_calls 0", [](auto& c) { c.half_open_max_calls = 0; });
+  with("trip_codes empty", [](auto& c) { c.trip_codes = 0; });
+  with("trip_codes has OK", [](auto& c) {
+    c.trip_codes = GRPCR_CODE_BIT(kOk) | GRPCR_CODE_BIT(kUnavailable);
+  });
+  with("trip_codes beyond 16", [](auto& c) {
+    c.trip_codes = GRPCR_CODE_BIT(kUnavailable) | GRPCR_CODE_BIT(17);
+  });
+  for (const auto& [what, c] : bad)
+    EXPECT_EQ(grpcr_breaker_create(&c, 0), nullptr) << what;
+  EXPECT_EQ(grpcr_breaker_create(nullptr, 0), nullptr);
+
+  grpcr_breaker_config edge = good;
+  edge.failure_rate_threshold = 1.0;  // inclusive upper bound
+  edge.window_ns = 1;                 // narrower than one ns per bucket
+  edge.open_duration_ns = 1;
+  edge.trip_codes = GRPCR_CODE_BIT(16);
+  grpcr_breaker* b = grpcr_breaker_create(&edge, 0);
+  EXPECT_NE(b, nullptr);
+  grpcr_breaker_destroy(b);
+  grpcr_breaker_destroy(nullptr);
+}
+
+}  // namespace

@@ -1,0 +1,448 @@
+// Channel counters, the retry-wait histogram and the registry, against
+// include/grpcr/stats.h. Time is a plain int64 the tests pass in.
+#include "grpcr/stats.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kMs = 1000000;
+constexpr int64_t kSec = 1000000000;
+
+constexpr int kOk = 0;
+constexpr int kUnknown = 2;
+constexpr int kInvalidArgument = 3;
+constexpr int kUnavailable = 14;
+
+class StatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    reg_ = grpcr_registry_create();
+    ASSERT_NE(reg_, nullptr);
+  }
+  void TearDown() override { grpcr_registry_destroy(reg_); }
+
+  // Snapshots (optionally filtered) into a vector of owned copies.
+  std::vector<grpcr_channel_snapshot> Snapshot(const char* filter = nullptr,
+                                               int64_t now = 0) {
+    grpcr_channel_snapshot* snaps = nullptr;
+    size_t n = 0;
+    EXPECT_EQ(grpcr_registry_snapshot(reg_, now, filter, &snaps, &n), 0);
+    std::vector<grpcr_channel_snapshot> out(snaps, snaps + n);
+    for (auto& s : out) {
+      names_.push_back(s.name);
+      targets_.push_back(s.target);
+    }
+    grpcr_channel_snapshots_free(snaps, n);
+    for (size_t i = 0; i < out.size(); i++) {
+      out[i].name = const_cast<char*>(names_[names_.size() - n + i].c_str());
+      out[i].target =
+          const_cast<char*>(targets_[targets_.size() - n + i].c_str());
+    }
+    return out;
+  }
+
+  grpcr_channel_snapshot One(const char* name) {
+    std::vector<grpcr_channel_snapshot> v = Snapshot(name);
+    EXPECT_EQ(v.size(), 1u);
+    return v.empty() ? grpcr_channel_snapshot{} : v[0];
+  }
+
+  grpcr_registry* reg_ = nullptr;
+  // A deque, so the strings already handed out never move.
+  std::deque<std::string> names_, targets_;
+};
+
+int64_t BoundNs(size_t i) {
+  return std::llround(grpcr_stats_wait_bound(i) * 1e9);
+}
+
+TEST_F(StatsTest, WaitBoundsAreTheHeaderOnes) {
+  const double expected[] = GRPCR_STATS_WAIT_BOUNDS;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_FINITE_BUCKETS; i++)
+    EXPECT_EQ(grpcr_stats_wait_bound(i), expected[i]) << i;
+  EXPECT_EQ(grpcr_stats_wait_bound(0), 0.001);
+  EXPECT_EQ(grpcr_stats_wait_bound(14), 60.0);
+}
+
+TEST_F(StatsTest, NewEntryStartsAtZeroWithCopiedNames) {
+  char name[] = "orders";
+  char target[] = "dns:///orders:50051";
+  ASSERT_NE(grpcr_registry_add(reg_, name, target), nullptr);
+  std::strcpy(name, "xxxxxx");  // the registry kept its own copy
+  std::strcpy(target, "yyyyyyyyyyyyyyyyyyy");
+  grpcr_channel_snapshot s = One("orders");
+  EXPECT_STREQ(s.name, "orders");
+  EXPECT_STREQ(s.target, "dns:///orders:50051");
+  EXPECT_EQ(s.requests, 0u);
+  EXPECT_EQ(s.finished, 0u);
+  EXPECT_EQ(s.retry_wait_count, 0u);
+  EXPECT_EQ(s.retry_wait_p50_s, 0.0);
+  EXPECT_EQ(s.retry_wait_p99_s, 0.0);
+  EXPECT_FALSE(s.has_breaker);
+  EXPECT_FALSE(s.has_budget);
+}
+
+TEST_F(StatsTest, CountersAreExactAfterAScriptedSequence) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "dns:///t");
+  ASSERT_NE(c, nullptr);
+  // A: one attempt, OK.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_attempt(c, 1);
+  grpcr_stats_on_final(c, kOk);
+  // B: three attempts, then the budget refuses a fourth.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_attempt(c, 1);
+  grpcr_stats_on_retry(c, 100 * kMs);
+  grpcr_stats_on_attempt(c, 2);
+  grpcr_stats_on_retry(c, 200 * kMs);
+  grpcr_stats_on_attempt(c, 3);
+  grpcr_stats_on_budget_denied(c);
+  grpcr_stats_on_final(c, kUnavailable);
+  // C: failed fast by the breaker.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_rejected(c);
+  grpcr_stats_on_final(c, kUnavailable);
+  // D: still in flight.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_attempt(c, 1);
+
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.requests, 4u);
+  EXPECT_EQ(s.attempts, 5u);
+  EXPECT_EQ(s.retries, 2u);
+  EXPECT_EQ(s.budget_denied, 1u);
+  EXPECT_EQ(s.breaker_rejected, 1u);
+  EXPECT_EQ(s.finished, 3u);
+  EXPECT_EQ(s.attempts_by_number[0], 3u);
+  EXPECT_EQ(s.attempts_by_number[1], 1u);
+  EXPECT_EQ(s.attempts_by_number[2], 1u);
+  for (size_t i = 3; i < GRPCR_STATS_ATTEMPT_SLOTS; i++)
+    EXPECT_EQ(s.attempts_by_number[i], 0u);
+  EXPECT_EQ(s.retry_wait_count, 2u);
+  EXPECT_DOUBLE_EQ(s.retry_wait_sum_s, 0.3);
+  EXPECT_EQ(s.retry_wait_buckets[6], 1u);  // 0.1 s: le 0.1
+  EXPECT_EQ(s.retry_wait_buckets[7], 1u);  // 0.2 s: le 0.25
+  EXPECT_EQ(s.status_counts[kOk], 1u);
+  EXPECT_EQ(s.status_counts[kUnavailable], 2u);
+  uint64_t statuses = 0;
+  for (uint64_t n : s.status_counts) statuses += n;
+  EXPECT_EQ(statuses, 3u);
+}
+
+TEST_F(StatsTest, FinalCodesOutsideTheEnumCountAsUnknown) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  grpcr_stats_on_final(c, -1);
+  grpcr_stats_on_final(c, GRPCR_STATUS_COUNT);
+  grpcr_stats_on_final(c, 1000);
+  grpcr_stats_on_final(c, kInvalidArgument);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.status_counts[kUnknown], 3u);
+  EXPECT_EQ(s.status_counts[kInvalidArgument], 1u);
+  EXPECT_EQ(s.finished, 4u);
+}
+
+TEST_F(StatsTest, AttemptsByNumberCapsInTheLastSlot) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  for (uint32_t n = 1; n <= 15; n++) grpcr_stats_on_attempt(c, n);
+  grpcr_stats_on_attempt(c, 100);
+  grpcr_stats_on_attempt(c, UINT32_MAX);
+  grpcr_channel_snapshot s = One("ch");
+  for (size_t i = 0; i + 1 < GRPCR_STATS_ATTEMPT_SLOTS; i++)
+    EXPECT_EQ(s.attempts_by_number[i], 1u) << i;
+  // Attempts 10..15, 100 and UINT32_MAX.
+  EXPECT_EQ(s.attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS - 1], 8u);
+  EXPECT_EQ(s.attempts, 17u);
+}
+
+TEST_F(StatsTest, WaitExactlyOnABoundGoesIntoThatBucket) {
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_FINITE_BUCKETS; i++) {
+    SCOPED_TRACE(i);
+    std::string name = "b" + std::to_string(i);
+    grpcr_channel_stats* c = grpcr_registry_add(reg_, name.c_str(), "t");
+    grpcr_stats_on_retry(c, BoundNs(i));      // le: bucket i
+    grpcr_stats_on_retry(c, BoundNs(i) + 1);  // just above: bucket i + 1
+    grpcr_channel_snapshot s = One(name.c_str());
+    for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
+      EXPECT_EQ(s.retry_wait_buckets[k], (k == i || k == i + 1) ? 1u : 0u)
+          << k;
+  }
+}
+
+TEST_F(StatsTest, ZeroNegativeAndHugeWaitsLandAtTheEnds) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  grpcr_stats_on_retry(c, 0);
+  grpcr_stats_on_retry(c, -5 * kSec);  // a clock glitch: treated as 0
+  grpcr_stats_on_retry(c, 3600 * kSec);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.retry_wait_buckets[0], 2u);
+  EXPECT_EQ(s.retry_wait_buckets[GRPCR_STATS_WAIT_FINITE_BUCKETS], 1u);
+  EXPECT_EQ(s.retry_wait_count, 3u);
+  EXPECT_EQ(s.retry_wait_sum_s, 3600.0);
+}
+
+TEST_F(StatsTest, WaitSumIsKeptInExactNanoseconds) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  // A thousand 1 ns waits would be lost to rounding in a double sum of
+  // seconds next to a large value; in integer nanoseconds they are exact.
+  grpcr_stats_on_retry(c, 1000 * kSec);
+  for (int i = 0; i < 1000; i++) grpcr_stats_on_retry(c, 1);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.retry_wait_sum_s, static_cast<double>(1000 * kSec + 1000) / 1e9);
+}
+
+TEST(StatsQuantileTest, EmptyHistogramIsZero) {
+  uint64_t b[GRPCR_STATS_WAIT_BUCKETS] = {};
+  EXPECT_EQ(grpcr_stats_wait_quantile(b, 0.5), 0.0);
+  EXPECT_EQ(grpcr_stats_wait_quantile(b, 0.99), 0.0);
+}
+
+TEST(StatsQuantileTest, InterpolatesLinearlyInsideABucket) {
+  // 100 waits in (0.1, 0.25]: quantile q sits at 0.1 + 0.15 q. Tolerance
+  // 1e-12 (a few ulps).
+  uint64_t b[GRPCR_STATS_WAIT_BUCKETS] = {};
+  b[7] = 100;
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.5), 0.175, 1e-12);
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.99), 0.2485, 1e-12);
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.1), 0.115, 1e-12);
+}
+
+TEST(StatsQuantileTest, FirstBucketStartsAtZero) {
+  uint64_t b[GRPCR_STATS_WAIT_BUCKETS] = {};
+  b[0] = 10;
+  b[1] = 10;
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.25), 0.0005, 1e-12);
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.5), 0.001, 1e-12);
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.75), 0.00175, 1e-12);
+}
+
+TEST(StatsQuantileTest, InfBucketReportsItsLowerBound) {
+  uint64_t b[GRPCR_STATS_WAIT_BUCKETS] = {};
+  b[GRPCR_STATS_WAIT_FINITE_BUCKETS] = 5;
+  EXPECT_EQ(grpcr_stats_wait_quantile(b, 0.5), 60.0);
+  EXPECT_EQ(grpcr_stats_wait_quantile(b, 0.99), 60.0);
+  b[0] = 95;  // p50 falls in the first bucket, p99 in +Inf
+  EXPECT_NEAR(grpcr_stats_wait_quantile(b, 0.5), 0.001 * 50 / 95, 1e-12);
+  EXPECT_EQ(grpcr_stats_wait_quantile(b, 0.99), 60.0);
+}
+
+TEST_F(StatsTest, QuantilesOfAUniformDistributionAreExactAtBounds) {
+  // Waits of 1, 2, ..., 1000 ms: the true p50 is 0.5 s and p99 0.99 s. The
+  // 500 samples above 0.5 s fill (0.5, 1] evenly, so interpolation recovers
+  // both to within rounding; tolerance 1e-9 s.
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  for (int ms = 1; ms <= 1000; ms++) grpcr_stats_on_retry(c, ms * kMs);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.retry_wait_count, 1000u);
+  EXPECT_NEAR(s.retry_wait_p50_s, 0.5, 1e-9);
+  EXPECT_NEAR(s.retry_wait_p99_s, 0.99, 1e-9);
+  EXPECT_NEAR(s.retry_wait_sum_s, 500.5, 1e-9);
+  EXPECT_EQ(s.retry_wait_buckets[8], 250u);  // (0.25, 0.5]
+  EXPECT_EQ(s.retry_wait_buckets[9], 500u);  // (0.5, 1]
+}
+
+TEST_F(StatsTest, SnapshotFiltersByExactName) {
+  grpcr_channel_stats* a1 = grpcr_registry_add(reg_, "a", "t1");
+  grpcr_channel_stats* a2 = grpcr_registry_add(reg_, "a", "t2");
+  grpcr_channel_stats* ab = grpcr_registry_add(reg_, "ab", "t3");
+  grpcr_stats_on_request(a1);
+  grpcr_stats_on_request(a2);
+  grpcr_stats_on_request(a2);
+  grpcr_stats_on_request(ab);
+
+  std::vector<grpcr_channel_snapshot> v = Snapshot("a");
+  ASSERT_EQ(v.size(), 2u);
+  uint64_t requests = 0;
+  for (const auto& s : v) {
+    EXPECT_STREQ(s.name, "a");
+    requests += s.requests;
+  }
+  EXPECT_EQ(requests, 3u);
+  EXPECT_EQ(Snapshot("ab").size(), 1u);
+  EXPECT_EQ(Snapshot("b").size(), 0u);
+  EXPECT_EQ(Snapshot(nullptr).size(), 3u);
+  EXPECT_EQ(Snapshot("").size(), 3u);
+}
+
+TEST_F(StatsTest, EmptyResultIsNullAndZero) {
+  grpcr_channel_snapshot* snaps = reinterpret_cast<grpcr_channel_snapshot*>(1);
+  size_t n = 99;
+  EXPECT_EQ(grpcr_registry_snapshot(reg_, 0, nullptr, &snaps, &n), 0);
+  EXPECT_EQ(snaps, nullptr);
+  EXPECT_EQ(n, 0u);
+  grpcr_channel_snapshots_free(snaps, n);
+}
+
+TEST_F(StatsTest, RemovedEntryIsExcludedFromSnapshots) {
+  grpcr_channel_stats* a = grpcr_registry_add(reg_, "a", "t");
+  grpcr_channel_stats* b = grpcr_registry_add(reg_, "b", "t");
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "c", "t");
+  grpcr_registry_remove(reg_, b);  // middle
+  std::vector<grpcr_channel_snapshot> v = Snapshot();
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(Snapshot("b").size(), 0u);
+  grpcr_registry_remove(reg_, c);  // head (newest first)
+  grpcr_registry_remove(reg_, a);  // last one
+  EXPECT_EQ(Snapshot().size(), 0u);
+  ASSERT_NE(grpcr_registry_add(reg_, "d", "t"), nullptr);
+  EXPECT_EQ(Snapshot().size(), 1u);
+}
+
+TEST_F(StatsTest, AttachedBreakerShowsItsState) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  grpcr_breaker_config cfg = grpcr_breaker_config_default();
+  cfg.minimum_calls = 1;
+  grpcr_breaker* br = grpcr_breaker_create(&cfg, 0);
+  ASSERT_NE(br, nullptr);
+  grpcr_breaker_ticket t;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(br, 0, &t, nullptr));
+  grpcr_breaker_record(br, &t, kUnavailable, 1 * kSec, nullptr);
+
+  grpcr_registry_attach(reg_, c, br, nullptr);
+  std::vector<grpcr_channel_snapshot> v = Snapshot("ch", 3 * kSec);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].has_breaker);
+  EXPECT_EQ(v[0].breaker.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(v[0].breaker.time_in_state_ns, 2 * kSec);  // read at now_ns
+  EXPECT_EQ(v[0].breaker.opened_total, 1u);
+  EXPECT_FALSE(v[0].has_budget);
+
+  grpcr_registry_attach(reg_, c, nullptr, nullptr);
+  EXPECT_FALSE(One("ch").has_breaker);
+  grpcr_breaker_destroy(br);
+}
+
+TEST_F(StatsTest, AttachedBudgetShowsItsState) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  grpcr_budget_config cfg = grpcr_budget_config_default();
+  grpcr_budget* bu = grpcr_budget_create(&cfg, 0);
+  ASSERT_NE(bu, nullptr);
+  for (int i = 0; i < 3; i++) grpcr_budget_on_request(bu, 0);
+  grpcr_registry_attach(reg_, c, nullptr, bu);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_TRUE(s.has_budget);
+  EXPECT_FALSE(s.has_breaker);
+  EXPECT_EQ(s.budget.requests_total, 3u);
+  grpcr_registry_remove(reg_, c);  // then the budget may go
+  grpcr_budget_destroy(bu);
+}
+
+TEST_F(StatsTest, DestroyFreesEntriesStillRegistered) {
+  // Run under ASan: nothing may leak.
+  grpcr_registry* r = grpcr_registry_create();
+  ASSERT_NE(r, nullptr);
+  grpcr_stats_on_request(grpcr_registry_add(r, "x", "t"));
+  grpcr_registry_add(r, nullptr, nullptr);  // NULLs become ""
+  grpcr_channel_snapshot* snaps = nullptr;
+  size_t n = 0;
+  ASSERT_EQ(grpcr_registry_snapshot(r, 0, "", &snaps, &n), 0);
+  ASSERT_EQ(n, 2u);
+  EXPECT_TRUE(std::strcmp(snaps[0].name, "") == 0 ||
+              std::strcmp(snaps[1].name, "") == 0);
+  grpcr_channel_snapshots_free(snaps, n);
+  grpcr_registry_destroy(r);
+  grpcr_registry_destroy(nullptr);
+}
+
+TEST_F(StatsTest, SnapshotsDuringConcurrentUpdatesStayConsistent) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 20000;
+  std::atomic<int> running{kThreads};
+  std::atomic<bool> go{false};  // writers start once the reader is reading
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kThreads; w++) {
+    writers.emplace_back([c, &running, &go] {
+      while (!go.load()) std::this_thread::yield();
+      // Each call in the order the interceptor reports it.
+      for (int n = 0; n < kCalls; n++) {
+        grpcr_stats_on_request(c);
+        if (n % 10 == 0) {
+          grpcr_stats_on_rejected(c);
+          grpcr_stats_on_final(c, kUnavailable);
+          continue;
+        }
+        grpcr_stats_on_attempt(c, 1);
+        if (n % 3 == 0) {
+          grpcr_stats_on_retry(c, (n % 1000) * kMs);
+          grpcr_stats_on_attempt(c, 2);
+        }
+        if (n % 7 == 0) grpcr_stats_on_budget_denied(c);
+        grpcr_stats_on_final(c, n % 3 == 0 ? kUnavailable : kOk);
+      }
+      running--;
+    });
+  }
+
+  grpcr_channel_snapshot prev{};
+  int snapshots = 0;
+  auto check = [&](const grpcr_channel_snapshot& s) {
+    EXPECT_LE(s.finished, s.requests);
+    EXPECT_GE(s.attempts + s.breaker_rejected, s.finished);
+    EXPECT_LE(s.retries, s.attempts);
+    EXPECT_GE(s.retry_wait_count, s.retries);
+    uint64_t statuses = 0, by_number = 0, waits = 0;
+    for (uint64_t n : s.status_counts) statuses += n;
+    for (uint64_t n : s.attempts_by_number) by_number += n;
+    for (uint64_t n : s.retry_wait_buckets) waits += n;
+    EXPECT_GE(statuses, s.finished);
+    EXPECT_GE(by_number, s.attempts);
+    EXPECT_GE(waits, s.retry_wait_count);
+    EXPECT_GE(s.requests, prev.requests);
+    EXPECT_GE(s.attempts, prev.attempts);
+    EXPECT_GE(s.retries, prev.retries);
+    EXPECT_GE(s.budget_denied, prev.budget_denied);
+    EXPECT_GE(s.breaker_rejected, prev.breaker_rejected);
+    EXPECT_GE(s.finished, prev.finished);
+    EXPECT_GE(s.retry_wait_count, prev.retry_wait_count);
+    EXPECT_GE(s.retry_wait_sum_s, prev.retry_wait_sum_s);
+    for (size_t i = 0; i < GRPCR_STATUS_COUNT; i++)
+      EXPECT_GE(s.status_counts[i], prev.status_counts[i]);
+    for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++)
+      EXPECT_GE(s.attempts_by_number[i], prev.attempts_by_number[i]);
+    for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++)
+      EXPECT_GE(s.retry_wait_buckets[i], prev.retry_wait_buckets[i]);
+    prev = s;
+  };
+  std::thread reader([&] {
+    while (running.load() > 0 && !HasFailure()) {
+      grpcr_channel_snapshot* snaps = nullptr;
+      size_t n = 0;
+      ASSERT_EQ(grpcr_registry_snapshot(reg_, 0, "ch", &snaps, &n), 0);
+      ASSERT_EQ(n, 1u);
+      check(snaps[0]);
+      grpcr_channel_snapshots_free(snaps, n);
+      snapshots++;
+      go.store(true);
+    }
+  });
+  for (auto& t : writers) t.join();
+  reader.join();
+  EXPECT_GT(snapshots, 1);
+
+  // Per thread: 2000 rejected; 18000 attempted, 6000 of them retried once
+  // (n % 3 == 0 and n % 10 != 0); 2572 denials (n % 7 == 0, n % 10 != 0).
+  grpcr_channel_snapshot s = One("ch");
+  constexpr uint64_t k = kThreads;
+  EXPECT_EQ(s.requests, k * kCalls);
+  EXPECT_EQ(s.finished, k * kCalls);
+  EXPECT_EQ(s.breaker_rejected, k * 2000);
+  EXPECT_EQ(s.attempts_by_number[0], k * 18000);
+  EXPECT_EQ(s.retries, k * 6000);
+  EXPECT_EQ(s.attempts_by_number[1], k * 6000);
+  EXPECT_EQ(s.attempts, k * 24000);
+  EXPECT_EQ(s.budget_denied, k * 2572);
+  EXPECT_EQ(s.status_counts[kUnavailable], k * (2000 + 6000));
+  EXPECT_EQ(s.status_counts[kOk], k * 12000);
+  check(s);
+}
+
+}  // namespace
