@@ -45,6 +45,7 @@
 #include "src/core/lib/resource_quota/arena.h"
 #include "src/core/lib/service_config/service_config.h"
 #include "src/core/lib/service_config/service_config_call_data.h"
+#include "src/core/lib/service_config/service_config_impl.h"
 #include "src/core/lib/slice/slice.h"
 #include "src/core/lib/slice/slice_buffer.h"
 #include "src/core/lib/transport/error_utils.h"
@@ -293,10 +294,16 @@ struct CallData {
   uint32_t attempts = 0;
   Attempt* current = nullptr;
 
-  // The buffered request.
-  grpc_metadata_batch send_initial_md;
-  SliceBuffer send_message;
+  // The request. While the application's send batch is held back, its own
+  // buffers stay valid and each attempt copies from them; a send batch
+  // without the receive ops is completed once the first attempt has sent the
+  // request (as a transport would), after moving a copy into `owned_*`.
+  grpc_metadata_batch* send_initial_md = nullptr;
+  SliceBuffer* send_message = nullptr;
   uint32_t send_message_flags = 0;
+  grpc_closure* app_send_on_complete = nullptr;
+  grpc_metadata_batch owned_send_initial_md;
+  SliceBuffer owned_send_message;
   gpr_atm* peer_string = nullptr;
 
   // The application's receive ops, until the call's result is known.
@@ -453,6 +460,12 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
     closures->Add(calld->app_recv_trailing_md_ready, err,
                   "resilience: recv_trailing_metadata_ready");
     calld->app_recv_trailing_md_ready = nullptr;
+  }
+  if (calld->app_send_on_complete != nullptr) {
+    closures->Add(calld->app_send_on_complete,
+                  from_attempt ? absl::OkStatus() : calld->failure,
+                  "resilience: send on_complete");
+    calld->app_send_on_complete = nullptr;
   }
   for (size_t i = 0; i < calld->n_app_on_complete; i++) {
     // A request that some attempt sent completes its send ops; one that never
@@ -642,7 +655,13 @@ void Decide(CallData* calld, Attempt* attempt,
   const int status = StatusFrom(attempt->recv_trailing_md_error,
                                 &attempt->recv_trailing_md, calld->deadline);
   const char* name = calld->chand->name.c_str();
-  if (!calld->cancel_error.ok() || calld->method_policy == nullptr) {
+  if (!calld->cancel_error.ok()) {
+    // The application cancelled: its receive ops fail with its own error,
+    // as they would without the filter.
+    FinishWithFailure(calld, calld->cancel_error, closures);
+    return;
+  }
+  if (calld->method_policy == nullptr) {
     SaveResult(calld, attempt);
     Finish(calld, status, closures);
     return;
@@ -732,11 +751,23 @@ void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
   closures.RunClosures(calld->call_combiner);
 }
 
-void AttemptOnComplete(void* arg, grpc_error_handle) {
+void AttemptOnComplete(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
+  CallCombinerClosureList closures;
+  if (error.ok() && calld->app_send_on_complete != nullptr) {
+    // The request is on the wire: let the application have its send batch
+    // back, keeping our own copy for retries.
+    calld->owned_send_initial_md = calld->send_initial_md->Copy();
+    calld->send_initial_md = &calld->owned_send_initial_md;
+    calld->owned_send_message = calld->send_message->Copy();
+    calld->send_message = &calld->owned_send_message;
+    closures.Add(calld->app_send_on_complete, absl::OkStatus(),
+                 "resilience: send ops done");
+    calld->app_send_on_complete = nullptr;
+  }
   AttemptCallbackDone(attempt);
-  StopCombiner(calld, "resilience: attempt on_complete");
+  closures.RunClosures(calld->call_combiner);
 }
 
 void AttemptAfterDestroy(void* arg, grpc_error_handle) {
@@ -833,12 +864,12 @@ void StartAttempt(CallData* calld) {
   }
   grpcr_stats_on_attempt(chand->stats, number);
 
-  attempt->send_initial_md = calld->send_initial_md.Copy();
+  attempt->send_initial_md = calld->send_initial_md->Copy();
   if (number > 1) {
     attempt->send_initial_md.Set(grpc_core::GrpcPreviousRpcAttemptsMetadata(),
                                  number - 1);
   }
-  attempt->send_message = calld->send_message.Copy();
+  attempt->send_message = calld->send_message->Copy();
 
   grpc_transport_stream_op_batch& b = attempt->batch;
   grpc_transport_stream_op_batch_payload& p = attempt->payload;
@@ -980,11 +1011,14 @@ void StartFirstActiveBatch(CallData* calld,
                            grpc_transport_stream_op_batch* batch) {
   ChannelData* chand = calld->chand;
   auto* p = batch->payload;
-  calld->send_initial_md =
-      p->send_initial_metadata.send_initial_metadata->Copy();
+  calld->send_initial_md = p->send_initial_metadata.send_initial_metadata;
   calld->peer_string = p->send_initial_metadata.peer_string;
-  calld->send_message = p->send_message.send_message->Copy();
+  calld->send_message = p->send_message.send_message;
   calld->send_message_flags = p->send_message.flags;
+  if (!batch->recv_trailing_metadata && batch->on_complete != nullptr) {
+    calld->app_send_on_complete = batch->on_complete;
+    batch->on_complete = nullptr;  // not among those held to the end
+  }
   StoreAppRecvOps(calld, batch);
   grpcr_stats_on_request(chand->stats);
   const int64_t now = grpcr_internal_now_ns();
@@ -1083,7 +1117,7 @@ CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
       path(grpc_core::CSliceRef(args->path)),
       start_time(args->start_time),
       deadline(args->deadline),
-      send_initial_md(args->arena),
+      owned_send_initial_md(args->arena),
       final_initial_md(args->arena),
       final_trailing_md(args->arena),
       parent_cancel_payload(args->context) {}
@@ -1127,6 +1161,18 @@ grpc_error_handle InitChannelElem(grpc_channel_element* elem,
   if (chand->stats == nullptr) {
     chand->~ChannelData();
     return GRPC_ERROR_CREATE("resilience: out of memory");
+  }
+  // A service config given as a channel argument is known now: parse it, so
+  // that the breaker and the budget see the channel's very first call. (One
+  // from the resolver is learnt from the first call's attempt.)
+  absl::optional<absl::string_view> json =
+      channel_args.GetString(GRPC_ARG_SERVICE_CONFIG);
+  if (json.has_value()) {
+    auto sc = grpc_core::ServiceConfigImpl::Create(channel_args, *json);
+    if (sc.ok() && *sc != nullptr) {
+      chand->PolicyFor(sc->get(), static_cast<const GlobalConfig*>(
+                                      (*sc)->GetGlobalParsedConfig(ParserIndex())));
+    }
   }
   return absl::OkStatus();
 }

@@ -1,0 +1,23 @@
+/* The shim's process-wide state: the stats registry and the one clock. */
+#include "internal.h"
+
+#include <pthread.h>
+
+#include <grpc/support/time.h>
+
+static pthread_once_t g_registry_once = PTHREAD_ONCE_INIT;
+static grpcr_registry *g_registry;
+
+static void registry_create_once(void) { g_registry = grpcr_registry_create(); }
+
+/* NULL only if the one creation ran out of memory; it is not retried, so
+ * every caller sees the same answer. */
+grpcr_registry *grpcr_internal_registry(void) {
+  pthread_once(&g_registry_once, registry_create_once);
+  return g_registry;
+}
+
+int64_t grpcr_internal_now_ns(void) {
+  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
