@@ -167,6 +167,18 @@ static bool should_open(const grpcr_breaker *b, uint64_t calls,
   return (double)failures / (double)calls >= b->cfg.failure_rate_threshold;
 }
 
+/* OPEN lasts exactly open_duration: once it has passed, the breaker is
+ * HALF_OPEN from that moment, whoever notices first (a call or a snapshot).
+ * Placing the transition at its due time, not at the noticing, keeps the
+ * state, time in state and time spent open the same either way. */
+static void maybe_half_open(grpcr_breaker *b, int64_t now_ns,
+                            grpcr_breaker_transition *tr) {
+  if (b->state != GRPCR_BREAKER_OPEN) return;
+  if (now_ns - b->state_since_ns < b->cfg.open_duration_ns) return;
+  transition(b, GRPCR_BREAKER_HALF_OPEN,
+             b->state_since_ns + b->cfg.open_duration_ns, tr);
+}
+
 grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
                                     int64_t now_ns) {
   if (cfg == NULL || !config_valid(cfg)) return NULL;
@@ -198,9 +210,7 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
   if (tr != NULL) tr->happened = false;
   pthread_mutex_lock(&b->mu);
   now_ns = advance_clock(b, now_ns);
-  if (b->state == GRPCR_BREAKER_OPEN &&
-      now_ns - b->state_since_ns >= b->cfg.open_duration_ns)
-    transition(b, GRPCR_BREAKER_HALF_OPEN, now_ns, tr);
+  maybe_half_open(b, now_ns, tr);
   switch (b->state) {
     case GRPCR_BREAKER_CLOSED:
       admitted = true;
@@ -254,6 +264,8 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   /* A snapshot does not move the breaker's clock: a stats reader with a
    * later timestamp must not change how later calls are judged. */
   if (now_ns < b->latest_ns) now_ns = b->latest_ns;
+  /* An idle channel's breaker must not read OPEN forever. */
+  maybe_half_open(b, now_ns, NULL);
   memset(out, 0, sizeof(*out));
   out->state = b->state;
   out->time_in_state_ns = now_ns - b->state_since_ns;

@@ -4,8 +4,8 @@
  * time buckets). A call that ended with a trip code is a failure, any other
  * finished call a success. It opens when calls >= minimum_calls and
  * failures / calls >= failure_rate_threshold (inclusive).
- * OPEN rejects every call for open_duration; the first acquire after that
- * moves it to HALF_OPEN.
+ * OPEN rejects every call for exactly open_duration, then is HALF_OPEN from
+ * that moment (applied by the next acquire or snapshot, whichever is first).
  * HALF_OPEN admits exactly half_open_max_calls calls and rejects the rest;
  * when all of them have succeeded it closes with the window cleared, the
  * first failure reopens it for a fresh open_duration.
@@ -95,6 +95,8 @@ typedef struct {
   int64_t open_duration_ns;   /* configured */
 } grpcr_breaker_snapshot;
 
+/* Applies a due OPEN -> HALF_OPEN transition first, so an idle breaker does
+ * not read OPEN forever; it never moves the breaker's clock. */
 GRPCR_API void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
                                           grpcr_breaker_snapshot *out);
 

@@ -465,14 +465,15 @@ TEST(BreakerTest, TimeInStateAndTransitionCountersAreExact) {
   EXPECT_EQ(s.transitions_total, 1u);
   EXPECT_EQ(s.opened_total, 1u);
 
-  // HALF_OPEN begins at the first acquire after open_duration, 3 s late.
+  // OPEN lasts exactly open_duration (30 s): an acquire 3 s after that finds
+  // the breaker HALF_OPEN since open1 + 30 s.
   const int64_t half1 = open1 + 33 * kSec;
   grpcr_breaker_ticket t;
   ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half1, &t, nullptr));
   s = Snap(b.get(), half1 + 100);
   EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
-  EXPECT_EQ(s.time_in_state_ns, 100);
-  EXPECT_EQ(s.open_ns_total, 33 * kSec);
+  EXPECT_EQ(s.time_in_state_ns, 3 * kSec + 100);
+  EXPECT_EQ(s.open_ns_total, 30 * kSec);
   EXPECT_EQ(s.transitions_total, 2u);
   EXPECT_EQ(s.opened_total, 1u);
 
@@ -486,11 +487,31 @@ TEST(BreakerTest, TimeInStateAndTransitionCountersAreExact) {
   s = Snap(b.get(), closed + 5 * kSec);
   EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
   EXPECT_EQ(s.time_in_state_ns, 5 * kSec);
-  EXPECT_EQ(s.open_ns_total, 63 * kSec);
+  EXPECT_EQ(s.open_ns_total, 60 * kSec);
   EXPECT_EQ(s.transitions_total, 5u);
   EXPECT_EQ(s.opened_total, 2u);
   EXPECT_EQ(s.rejected_total, 0u);
   EXPECT_EQ(s.stale_results_total, 0u);
+}
+
+TEST(BreakerTest, IdleOpenBreakerReadsHalfOpenOnceOpenDurationHasPassed) {
+  const int64_t t0 = 1000 * kSec;
+  BreakerPtr b = Make(Config(0.5, 1), t0);
+  ASSERT_TRUE(Call(b.get(), kUnavailable, t0));
+  EXPECT_EQ(Snap(b.get(), t0 + 30 * kSec - 1).state, GRPCR_BREAKER_OPEN);
+  grpcr_breaker_snapshot s = Snap(b.get(), t0 + 45 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.time_in_state_ns, 15 * kSec);
+  EXPECT_EQ(s.open_ns_total, 30 * kSec);
+  EXPECT_EQ(s.transitions_total, 2u);
+  // The probe that follows is admitted exactly as without the snapshot.
+  grpcr_breaker_ticket t;
+  grpcr_breaker_transition tr = {};
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), t0 + 46 * kSec, &t, &tr));
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(t.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_ticket t2;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), t0 + 46 * kSec, &t2, nullptr));
 }
 
 TEST(BreakerTest, TimestampsOlderThanTheLatestNeverMoveTimeBackwards) {
