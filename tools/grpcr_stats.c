@@ -683,7 +683,7 @@ static const prom_family kFamilies[] = {
     {"grpcr_retry_wait_duration_seconds", "histogram",
      "Time waited before each retry.", NULL, emit_wait_histogram},
     {"grpcr_circuit_breaker_state", "gauge",
-     "Circuit breaker state as the last call left it: 0 closed, 1 open, 2 "
+     "Circuit breaker state: 0 closed, 1 open, 2 "
      "half-open.", has_breaker,
      emit_breaker_state},
     {"grpcr_circuit_breaker_time_in_state_seconds", "gauge",
