@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "src/core/ext/filters/client_channel/client_channel.h"
+#include "src/core/ext/filters/client_channel/client_channel_service_config.h"
 #include "src/core/lib/channel/channel_args.h"
 #include "src/core/lib/channel/context.h"
 #include "src/core/lib/gprpp/ref_counted.h"
@@ -43,6 +44,7 @@
 #include "src/core/lib/iomgr/polling_entity.h"
 #include "src/core/lib/iomgr/timer.h"
 #include "src/core/lib/resource_quota/arena.h"
+#include "src/core/lib/security/context/security_context.h"
 #include "src/core/lib/service_config/service_config.h"
 #include "src/core/lib/service_config/service_config_call_data.h"
 #include "src/core/lib/service_config/service_config_impl.h"
@@ -167,9 +169,13 @@ struct ChannelData {
   // same one, the policy is reused without comparing values.
   RefCountedPtr<ServiceConfig> policy_source ABSL_GUARDED_BY(mu);
 
-  RefCountedPtr<ChannelPolicy> CurrentPolicy() {
+  // The channel's policy and the service config it came from (null until a
+  // config is known).
+  void Current(RefCountedPtr<ChannelPolicy>* p,
+               RefCountedPtr<ServiceConfig>* source) {
     absl::MutexLock lock(&mu);
-    return policy;
+    *p = policy;
+    *source = policy_source;
   }
 
   // The policy for the service config a call just ran with; rebuilt only
@@ -258,6 +264,16 @@ struct Attempt {
   grpc_closure cancel_on_complete;
   grpc_closure cancel_start;
 
+  // The transport writes the peer's address here; the call gets a copy.
+  gpr_atm peer = 0;
+
+  // A read forwarded to a committed streaming attempt.
+  grpc_transport_stream_op_batch fwd_batch;
+  grpc_transport_stream_op_batch_payload fwd_payload;
+  grpc_closure fwd_ready;
+  grpc_closure* app_fwd_ready = nullptr;
+  grpc_closure fwd_start;
+
   grpc_closure start_hop;
   grpc_closure start_in_combiner;
   grpc_closure destroy;
@@ -265,7 +281,10 @@ struct Attempt {
   grpc_call_final_info final_info;
 };
 
-enum class Mode : uint8_t { kUndecided, kPassthrough, kActive };
+// kActive: a unary call of a method with a retry policy, run as attempts.
+// kPassthrough: anything else, forwarded (breaker-gated where configured).
+// kRejected: a pass-through call the breaker refused; every batch fails.
+enum class Mode : uint8_t { kUndecided, kPassthrough, kActive, kRejected };
 
 struct CallData {
   CallData(grpc_call_element* elem, const grpc_call_element_args* args);
@@ -280,6 +299,9 @@ struct CallData {
   grpc_core::Slice path;
   gpr_cycle_counter start_time;
   Timestamp deadline;
+  // The deadline attempts run to: the call's, or a shorter per-method
+  // "timeout" that client-channel applies to each attempt.
+  Timestamp effective_deadline;
   grpc_polling_entity* pollent = nullptr;
   Mode mode = Mode::kUndecided;
 
@@ -316,8 +338,16 @@ struct CallData {
   grpc_closure* app_recv_message_ready = nullptr;
   grpc_metadata_batch* app_recv_trailing_md = nullptr;
   grpc_closure* app_recv_trailing_md_ready = nullptr;
+  grpc_transport_stream_stats* app_collect_stats = nullptr;
   grpc_closure* app_on_complete[4] = {};
   size_t n_app_on_complete = 0;
+
+  // A call the server committed by sending a message: no retry can follow,
+  // so the message goes to the application at once and further reads are
+  // forwarded to this attempt (a method configured for retries that turns
+  // out to be server-streaming keeps working).
+  Attempt* streaming = nullptr;
+  bool first_message_delivered = false;
 
   // The result, once the call has finished: from its last attempt, or
   // `failure` for a call that ended without one (breaker, cancel in backoff).
@@ -330,6 +360,7 @@ struct CallData {
   uint32_t final_message_flags = 0;
   bool final_call_failed_before_recv_message = false;
   grpc_metadata_batch final_trailing_md;
+  grpc_transport_stream_stats final_stats = {};
   grpc_error_handle final_initial_md_error;
   grpc_error_handle final_message_error;
   grpc_error_handle final_trailing_md_error;
@@ -383,6 +414,54 @@ void StopCombiner(CallData* calld, const char* reason) {
 }
 
 // ---------------------------------------------------------------------------
+// The breaker's gate.
+
+// Asks the breaker (if the channel has one) whether the call may start.
+// Returns OK if admitted, else the UNAVAILABLE error the call must fail with.
+grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
+  ChannelData* chand = calld->chand;
+  grpcr_breaker* breaker =
+      calld->policy != nullptr ? calld->policy->breaker() : nullptr;
+  if (breaker == nullptr) return absl::OkStatus();
+  grpcr_breaker_transition tr = {};
+  const bool admitted =
+      grpcr_breaker_try_acquire(breaker, now, &calld->ticket, &tr);
+  TraceTransition(chand->name.c_str(), tr);
+  if (admitted) {
+    calld->breaker_admitted = true;
+    return absl::OkStatus();
+  }
+  grpcr_stats_on_rejected(chand->stats);
+  grpcr_breaker_snapshot snap;
+  grpcr_breaker_snapshot_get(breaker, now, &snap);
+  std::string msg =
+      snap.state == GRPCR_BREAKER_OPEN
+          ? absl::StrFormat(
+                "%s: %s has failed too often; calls fail fast for another "
+                "%" PRId64 " ms",
+                kBreakerOpenPrefix, chand->name,
+                (snap.open_duration_ns - snap.time_in_state_ns) / 1000000)
+          : absl::StrFormat(
+                "%s (half-open): %s is being probed; calls fail fast until "
+                "the probes succeed",
+                kBreakerOpenPrefix, chand->name);
+  if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO, "resilience[%s] call=%p: rejected: %s",
+            chand->name.c_str(), calld, msg.c_str());
+  }
+  return StatusError(GRPC_STATUS_UNAVAILABLE, msg);
+}
+
+void RecordWithBreaker(CallData* calld, int status) {
+  if (!calld->breaker_admitted) return;
+  calld->breaker_admitted = false;
+  grpcr_breaker_transition tr = {};
+  grpcr_breaker_record(calld->policy->breaker(), &calld->ticket, status,
+                       grpcr_internal_now_ns(), &tr);
+  TraceTransition(calld->chand->name.c_str(), tr);
+}
+
+// ---------------------------------------------------------------------------
 // Delivering the result.
 
 void AddAppOnComplete(CallData* calld, grpc_transport_stream_op_batch* batch) {
@@ -412,6 +491,7 @@ void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
         p->recv_trailing_metadata.recv_trailing_metadata;
     calld->app_recv_trailing_md_ready =
         p->recv_trailing_metadata.recv_trailing_metadata_ready;
+    calld->app_collect_stats = p->recv_trailing_metadata.collect_stats;
   }
   AddAppOnComplete(calld, batch);
 }
@@ -437,7 +517,10 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->app_recv_message_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
+      // A moved-from optional stays engaged: reset it, so that a further
+      // read gets end-of-stream, not an empty message.
       *calld->app_recv_message = std::move(calld->final_message);
+      calld->final_message.reset();
       *calld->app_recv_message_flags = calld->final_message_flags;
       err = calld->final_message_error;
     } else {
@@ -456,6 +539,9 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
     if (from_attempt) {
       *calld->app_recv_trailing_md = std::move(calld->final_trailing_md);
       err = calld->final_trailing_md_error;
+      if (calld->app_collect_stats != nullptr) {
+        *calld->app_collect_stats = calld->final_stats;
+      }
     }
     closures->Add(calld->app_recv_trailing_md_ready, err,
                   "resilience: recv_trailing_metadata_ready");
@@ -478,7 +564,10 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
 }
 
 void ParentCancelDone(void* arg, grpc_error_handle) {
-  StopCombiner(static_cast<CallData*>(arg), "resilience: parent cancel done");
+  auto* calld = static_cast<CallData*>(arg);
+  grpc_call_stack* owning_call = calld->owning_call;
+  StopCombiner(calld, "resilience: parent cancel done");
+  GRPC_CALL_STACK_UNREF(owning_call, "resilience: parent cancel");
 }
 
 void ParentCancelStart(void* arg, grpc_error_handle) {
@@ -489,6 +578,9 @@ void ParentCancelStart(void* arg, grpc_error_handle) {
 void AddParentCancel(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->parent_cancel_sent) return;
   calld->parent_cancel_sent = true;
+  // The application may drop the call as soon as its closures have run; the
+  // cancel, queued behind them, must not outlive it.
+  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: parent cancel");
   calld->parent_cancel_batch.cancel_stream = true;
   calld->parent_cancel_batch.payload = &calld->parent_cancel_payload;
   calld->parent_cancel_payload.cancel_stream.cancel_error =
@@ -508,12 +600,7 @@ void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
   GPR_ASSERT(!calld->finished);
   calld->finished = true;
   calld->final_status = status;
-  if (calld->breaker_admitted) {
-    grpcr_breaker_transition tr = {};
-    grpcr_breaker_record(calld->policy->breaker(), &calld->ticket, status,
-                         grpcr_internal_now_ns(), &tr);
-    TraceTransition(calld->chand->name.c_str(), tr);
-  }
+  RecordWithBreaker(calld, status);
   grpcr_stats_on_final(calld->chand->stats, status);
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO,
@@ -592,21 +679,40 @@ void LearnConfig(CallData* calld, Attempt* attempt) {
     grpcr_budget_on_request(calld->policy->budget(), grpcr_internal_now_ns());
     calld->counted_request = true;
   }
-  if (calld->method_policy == nullptr) {
-    auto* method =
-        static_cast<const MethodConfig*>(scd->GetMethodParsedConfig(index));
-    if (method != nullptr) {
-      calld->method_policy = &method->policy;
-      calld->method_source = scd->service_config()->Ref();
+  // Client-channel bounds each attempt by a per-method "timeout" from the
+  // call's start (with the same arithmetic, so we agree with it): no retry
+  // may be scheduled past that either.
+  auto* cc = static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
+      scd->GetMethodParsedConfig(
+          grpc_core::internal::ClientChannelServiceConfigParser::ParserIndex()));
+  if (cc != nullptr && cc->timeout() != grpc_core::Duration::Zero()) {
+    Timestamp per_method =
+        Timestamp::FromCycleCounterRoundUp(calld->start_time) + cc->timeout();
+    if (per_method < calld->effective_deadline) {
+      calld->effective_deadline = per_method;
     }
   }
 }
 
 void SaveResult(CallData* calld, Attempt* attempt) {
   calld->any_attempt_result = true;
+  calld->final_stats = attempt->stats;
+  // The transport's peer string dies with the attempt's stream; the call
+  // keeps a copy in its arena.
+  const char* peer = reinterpret_cast<const char*>(gpr_atm_acq_load(&attempt->peer));
+  if (peer != nullptr && calld->peer_string != nullptr) {
+    size_t n = strlen(peer) + 1;
+    char* copy = static_cast<char*>(calld->arena->Alloc(n));
+    memcpy(copy, peer, n);
+    gpr_atm_rel_store(calld->peer_string, reinterpret_cast<gpr_atm>(copy));
+  }
   calld->final_initial_md = std::move(attempt->recv_initial_md);
   calld->final_trailing_md_available = attempt->trailing_md_available;
-  calld->final_message = std::move(attempt->recv_message);
+  if (calld->first_message_delivered) {
+    calld->final_message.reset();  // later reads get end-of-stream
+  } else {
+    calld->final_message = std::move(attempt->recv_message);
+  }
   calld->final_message_flags = attempt->recv_message_flags;
   calld->final_call_failed_before_recv_message =
       attempt->call_failed_before_recv_message;
@@ -619,8 +725,19 @@ void SaveResult(CallData* calld, Attempt* attempt) {
 void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   calld->retry_timer_pending = false;
-  if (calld->finished || !error.ok()) {
+  if (calld->finished) {
     StopCombiner(calld, "resilience: retry timer after finish");
+  } else if (!error.ok()) {
+    // The timer list shut down (grpc_shutdown) with the call in backoff: it
+    // still gets its one final status.
+    CallCombinerClosureList closures;
+    FinishWithFailure(
+        calld,
+        StatusError(GRPC_STATUS_UNAVAILABLE,
+                    "resilience: retry timer failed: " +
+                        grpc_core::StatusToString(error)),
+        &closures);
+    closures.RunClosures(calld->call_combiner);
   } else {
     StartAttempt(calld);  // yields the combiner
   }
@@ -687,7 +804,7 @@ void Decide(CallData* calld, Attempt* attempt,
   grpcr_retry_verdict verdict = grpcr_retry_decide(
       calld->method_policy, &calld->backoff,
       calld->policy != nullptr ? calld->policy->budget() : nullptr, &outcome,
-      now, ToMonotonicNs(calld->deadline), &delay_ns);
+      now, ToMonotonicNs(calld->effective_deadline), &delay_ns);
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO,
             "resilience[%s] call=%p: attempt %u ended %s%s: %s, delay %" PRId64
@@ -716,6 +833,69 @@ void MaybeDecide(Attempt* attempt, CallCombinerClosureList* closures) {
   Decide(attempt->calld, attempt, closures);
 }
 
+void FwdRecvMessageReady(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  CallCombinerClosureList closures;
+  closures.Add(attempt->app_fwd_ready, error, "resilience: forwarded read");
+  attempt->app_fwd_ready = nullptr;
+  AttemptCallbackDone(attempt);
+  closures.RunClosures(calld->call_combiner);
+}
+
+void FwdStart(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+                    &attempt->fwd_batch);
+}
+
+// A committed attempt still running: the application gets what the server
+// sent so far, and its further reads go straight to the attempt.
+void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
+  Attempt* a = calld->streaming;
+  if (a == nullptr || a->decided) return;
+  if (calld->app_recv_initial_md_ready != nullptr && a->got_initial) {
+    *calld->app_recv_initial_md = std::move(a->recv_initial_md);
+    if (calld->app_trailing_md_available != nullptr) {
+      *calld->app_trailing_md_available = a->trailing_md_available;
+    }
+    closures->Add(calld->app_recv_initial_md_ready, a->recv_initial_md_error,
+                  "resilience: recv_initial_metadata_ready (committed)");
+    calld->app_recv_initial_md_ready = nullptr;
+  }
+  if (calld->app_recv_message_ready == nullptr) return;
+  if (!calld->first_message_delivered) {
+    if (!a->got_message) return;
+    calld->first_message_delivered = true;
+    *calld->app_recv_message = std::move(a->recv_message);
+    a->recv_message.reset();
+    *calld->app_recv_message_flags = a->recv_message_flags;
+    if (calld->app_call_failed_before_recv_message != nullptr) {
+      *calld->app_call_failed_before_recv_message =
+          a->call_failed_before_recv_message;
+    }
+    closures->Add(calld->app_recv_message_ready, a->recv_message_error,
+                  "resilience: recv_message_ready (committed)");
+    calld->app_recv_message_ready = nullptr;
+    return;
+  }
+  if (a->app_fwd_ready != nullptr) return;  // one read at a time
+  a->fwd_batch = grpc_transport_stream_op_batch();
+  a->fwd_batch.payload = &a->fwd_payload;
+  a->fwd_batch.recv_message = true;
+  auto& rm = a->fwd_payload.recv_message;
+  rm.recv_message = calld->app_recv_message;
+  rm.flags = calld->app_recv_message_flags;
+  rm.call_failed_before_recv_message = calld->app_call_failed_before_recv_message;
+  GRPC_CLOSURE_INIT(&a->fwd_ready, FwdRecvMessageReady, a, nullptr);
+  rm.recv_message_ready = &a->fwd_ready;
+  a->app_fwd_ready = calld->app_recv_message_ready;
+  calld->app_recv_message_ready = nullptr;
+  a->pending++;
+  GRPC_CLOSURE_INIT(&a->fwd_start, FwdStart, a, nullptr);
+  closures->Add(&a->fwd_start, absl::OkStatus(), "resilience: forward read");
+}
+
 void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
@@ -723,6 +903,11 @@ void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   attempt->recv_initial_md_error = error;
   if (error.ok() && !attempt->trailing_md_available) attempt->committed = true;
   CallCombinerClosureList closures;
+  if (attempt->committed && !attempt->got_trailing &&
+      calld->cancel_error.ok()) {
+    calld->streaming = attempt;
+    DeliverStreaming(calld, &closures);
+  }
   MaybeDecide(attempt, &closures);
   AttemptCallbackDone(attempt);
   closures.RunClosures(calld->call_combiner);
@@ -735,6 +920,11 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   attempt->recv_message_error = error;
   if (attempt->recv_message.has_value()) attempt->committed = true;
   CallCombinerClosureList closures;
+  if (attempt->committed && !attempt->got_trailing &&
+      calld->cancel_error.ok()) {
+    calld->streaming = attempt;
+    DeliverStreaming(calld, &closures);
+  }
   MaybeDecide(attempt, &closures);
   AttemptCallbackDone(attempt);
   closures.RunClosures(calld->call_combiner);
@@ -802,7 +992,8 @@ Attempt::Attempt(CallData* c, uint32_t n)
       send_trailing_md(c->arena),
       recv_initial_md(c->arena),
       recv_trailing_md(c->arena),
-      cancel_payload(context) {}
+      cancel_payload(context),
+      fwd_payload(context) {}
 
 Attempt::~Attempt() = default;
 
@@ -841,6 +1032,16 @@ void StartAttempt(CallData* calld) {
   const uint32_t number = ++calld->attempts;
   auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number);
   calld->current = attempt;
+  // The client auth filter stores the connection's auth context in the
+  // security context it finds, creating one if there is none. Create it on
+  // the application's call, so that the attempts share it and
+  // grpc_call_auth_context() sees the peer's identity.
+  if (calld->context[GRPC_CONTEXT_SECURITY].value == nullptr) {
+    calld->context[GRPC_CONTEXT_SECURITY].value =
+        grpc_client_security_context_create(calld->arena, nullptr);
+    calld->context[GRPC_CONTEXT_SECURITY].destroy =
+        grpc_client_security_context_destroy;
+  }
   for (size_t i = 0; i < GRPC_CONTEXT_COUNT; i++) {
     attempt->context[i].value = calld->context[i].value;
     attempt->context[i].destroy = nullptr;
@@ -876,7 +1077,7 @@ void StartAttempt(CallData* calld) {
   b.payload = &p;
   b.send_initial_metadata = true;
   p.send_initial_metadata.send_initial_metadata = &attempt->send_initial_md;
-  p.send_initial_metadata.peer_string = calld->peer_string;
+  p.send_initial_metadata.peer_string = &attempt->peer;
   b.send_message = true;
   p.send_message.send_message = &attempt->send_message;
   p.send_message.flags = calld->send_message_flags;
@@ -886,7 +1087,7 @@ void StartAttempt(CallData* calld) {
   p.recv_initial_metadata.recv_initial_metadata = &attempt->recv_initial_md;
   p.recv_initial_metadata.trailing_metadata_available =
       &attempt->trailing_md_available;
-  p.recv_initial_metadata.peer_string = calld->peer_string;
+  p.recv_initial_metadata.peer_string = &attempt->peer;
   GRPC_CLOSURE_INIT(&attempt->recv_initial_md_ready, AttemptRecvInitialMdReady,
                     attempt, nullptr);
   p.recv_initial_metadata.recv_initial_metadata_ready =
@@ -918,9 +1119,9 @@ void StartAttempt(CallData* calld) {
     // A filter refused the child call: fail the attempt's batch like a
     // transport would; the callbacks then decide as for any failed attempt.
     attempt->started = true;
+    // This yields the combiner (through RunClosures).
     grpc_transport_stream_op_batch_finish_with_failure(&attempt->batch, error,
                                                        calld->call_combiner);
-    StopCombiner(calld, "resilience: attempt init failed");
     return;
   }
   GRPC_CLOSURE_INIT(&attempt->start_hop, AttemptStartHop, attempt,
@@ -934,9 +1135,10 @@ void StartAttempt(CallData* calld) {
 
 void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
-  grpcr_stats_on_final(
-      calld->chand->stats,
-      StatusFrom(error, calld->passthrough_trailing_md, calld->deadline));
+  const int status =
+      StatusFrom(error, calld->passthrough_trailing_md, calld->deadline);
+  grpcr_stats_on_final(calld->chand->stats, status);
+  RecordWithBreaker(calld, status);
   // Keep the channel's view of its service config current.
   auto* scd = static_cast<ServiceConfigCallData*>(
       calld->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
@@ -972,9 +1174,14 @@ bool IsUnaryRequest(const grpc_transport_stream_op_batch* batch) {
 void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
   grpc_error_handle error = batch->payload->cancel_stream.cancel_error;
   if (calld->mode != Mode::kActive) {
-    calld->mode = Mode::kPassthrough;
+    if (calld->mode == Mode::kUndecided) {
+      // Cancelled before its first batch: still a request with one status.
+      grpcr_stats_on_request(calld->chand->stats);
+      grpcr_stats_on_attempt(calld->chand->stats, 1);
+      calld->mode = Mode::kPassthrough;
+    }
     calld->parent_cancel_sent = true;
-    grpc_call_next_op(calld->elem, batch);
+    StartPassthrough(calld, batch);
     return;
   }
   CallCombinerClosureList closures;
@@ -1022,43 +1229,48 @@ void StartFirstActiveBatch(CallData* calld,
   StoreAppRecvOps(calld, batch);
   grpcr_stats_on_request(chand->stats);
   const int64_t now = grpcr_internal_now_ns();
-  if (calld->policy != nullptr) {
-    grpcr_budget_on_request(calld->policy->budget(), now);
-    calld->counted_request = true;
-    if (calld->policy->breaker() != nullptr) {
-      grpcr_breaker_transition tr = {};
-      if (!grpcr_breaker_try_acquire(calld->policy->breaker(), now,
-                                     &calld->ticket, &tr)) {
-        TraceTransition(chand->name.c_str(), tr);
-        grpcr_stats_on_rejected(chand->stats);
-        grpcr_breaker_snapshot snap;
-        grpcr_breaker_snapshot_get(calld->policy->breaker(), now, &snap);
-        std::string msg =
-            snap.state == GRPCR_BREAKER_OPEN
-                ? absl::StrFormat(
-                      "%s: %s has failed too often; calls fail fast for "
-                      "another %" PRId64 " ms",
-                      kBreakerOpenPrefix, chand->name,
-                      (snap.open_duration_ns - snap.time_in_state_ns) / 1000000)
-                : absl::StrFormat(
-                      "%s (half-open): %s is being probed; calls fail fast "
-                      "until the probes succeed",
-                      kBreakerOpenPrefix, chand->name);
-        if (GRPC_TRACE_FLAG_ENABLED(trace)) {
-          gpr_log(GPR_INFO, "resilience[%s] call=%p: rejected: %s",
-                  chand->name.c_str(), calld, msg.c_str());
-        }
-        CallCombinerClosureList closures;
-        FinishWithFailure(calld, StatusError(GRPC_STATUS_UNAVAILABLE, msg),
-                          &closures);
-        closures.RunClosures(calld->call_combiner);
-        return;
-      }
-      calld->breaker_admitted = true;
-      TraceTransition(chand->name.c_str(), tr);
-    }
+  grpcr_budget_on_request(calld->policy->budget(), now);
+  calld->counted_request = true;
+  grpc_error_handle rejected = AdmitToBreaker(calld, now);
+  if (!rejected.ok()) {
+    CallCombinerClosureList closures;
+    FinishWithFailure(calld, rejected, &closures);
+    closures.RunClosures(calld->call_combiner);
+    return;
   }
   StartAttempt(calld);
+}
+
+// The method's retry policy in the channel's last-known config, if any.
+const MethodConfig* MethodPolicy(CallData* calld, ServiceConfig* source) {
+  if (source == nullptr) return nullptr;
+  const auto* vec = source->GetMethodParsedConfigVector(calld->path.c_slice());
+  if (vec == nullptr) return nullptr;
+  return static_cast<const MethodConfig*>((*vec)[ParserIndex()].get());
+}
+
+// A pass-through call's first batch: counted, and gated by the breaker.
+void StartFirstPassthroughBatch(CallData* calld,
+                                grpc_transport_stream_op_batch* batch) {
+  ChannelData* chand = calld->chand;
+  grpcr_stats_on_request(chand->stats);
+  grpc_error_handle rejected = AdmitToBreaker(calld, grpcr_internal_now_ns());
+  if (rejected.ok()) {
+    grpcr_stats_on_attempt(chand->stats, 1);
+    StartPassthrough(calld, batch);
+    return;
+  }
+  // Every batch of a rejected call fails with the breaker's error; one
+  // cancel down the parent stack (queued behind this batch's failure)
+  // releases client-channel's call.
+  calld->mode = Mode::kRejected;
+  calld->failure = rejected;
+  grpcr_stats_on_final(chand->stats, GRPC_STATUS_UNAVAILABLE);
+  CallCombinerClosureList closures;
+  AddParentCancel(calld, &closures);
+  grpc_transport_stream_op_batch_queue_finish_with_failure(batch, rejected,
+                                                           &closures);
+  closures.RunClosures(calld->call_combiner);
 }
 
 void StartTransportStreamOpBatch(grpc_call_element* elem,
@@ -1069,22 +1281,31 @@ void StartTransportStreamOpBatch(grpc_call_element* elem,
     return;
   }
   if (calld->mode == Mode::kUndecided) {
-    calld->policy = calld->chand->CurrentPolicy();
-    const bool known_plain =
-        calld->policy != nullptr && !calld->policy->any_policy();
-    if (!IsUnaryRequest(batch) || known_plain) {
-      calld->mode = Mode::kPassthrough;
-      calld->policy.reset();
-      grpcr_stats_on_request(calld->chand->stats);
-      grpcr_stats_on_attempt(calld->chand->stats, 1);
-    } else {
+    // Only a unary request of a method with a retry policy is run as
+    // attempts; the channel's config is known from its channel args or its
+    // earlier calls (until then calls pass through, and teach it).
+    RefCountedPtr<ServiceConfig> source;
+    calld->chand->Current(&calld->policy, &source);
+    const MethodConfig* method =
+        IsUnaryRequest(batch) ? MethodPolicy(calld, source.get()) : nullptr;
+    if (method != nullptr) {
       calld->mode = Mode::kActive;
+      calld->method_policy = &method->policy;
+      calld->method_source = std::move(source);
       StartFirstActiveBatch(calld, batch);
-      return;
+    } else {
+      calld->mode = Mode::kPassthrough;
+      StartFirstPassthroughBatch(calld, batch);
     }
+    return;
   }
   if (calld->mode == Mode::kPassthrough) {
     StartPassthrough(calld, batch);
+    return;
+  }
+  if (calld->mode == Mode::kRejected) {
+    grpc_transport_stream_op_batch_finish_with_failure(batch, calld->failure,
+                                                       calld->call_combiner);
     return;
   }
   // An active call's later batches carry receive ops only.
@@ -1098,13 +1319,13 @@ void StartTransportStreamOpBatch(grpc_call_element* elem,
     return;
   }
   StoreAppRecvOps(calld, batch);
+  CallCombinerClosureList closures;
   if (calld->finished) {
-    CallCombinerClosureList closures;
     DeliverPending(calld, &closures);
-    closures.RunClosures(calld->call_combiner);
   } else {
-    StopCombiner(calld, "resilience: recv ops wait for the result");
+    DeliverStreaming(calld, &closures);
   }
+  closures.RunClosures(calld->call_combiner);
 }
 
 CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
@@ -1117,6 +1338,7 @@ CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
       path(grpc_core::CSliceRef(args->path)),
       start_time(args->start_time),
       deadline(args->deadline),
+      effective_deadline(args->deadline),
       owned_send_initial_md(args->arena),
       final_initial_md(args->arena),
       final_trailing_md(args->arena),
@@ -1159,7 +1381,7 @@ grpc_error_handle InitChannelElem(grpc_channel_element* elem,
   chand->stats = grpcr_registry_add(grpcr_internal_registry(),
                                     chand->name.c_str(), chand->target.c_str());
   if (chand->stats == nullptr) {
-    chand->~ChannelData();
+    // The stack builder destroys the element (DestroyChannelElem) for us.
     return GRPC_ERROR_CREATE("resilience: out of memory");
   }
   // A service config given as a channel argument is known now: parse it, so
