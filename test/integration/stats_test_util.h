@@ -314,8 +314,9 @@ class AppServer {
     ops[n++].data.send_status_from_server.status_details = &a->details;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &a->cancelled;
-    EXPECT_EQ(GRPC_CALL_OK, grpc_call_start_batch(a->call, ops, n, a, nullptr));
+    // Counted before the answer can reach the client, which checks it.
     if (known) answered_++;
+    EXPECT_EQ(GRPC_CALL_OK, grpc_call_start_batch(a->call, ops, n, a, nullptr));
   }
 
   // Runs until the shutdown tag, the failed request and every answer have
