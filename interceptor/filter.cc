@@ -896,12 +896,11 @@ void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
   closures->Add(&a->fwd_start, absl::OkStatus(), "resilience: forward read");
 }
 
-void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
-  auto* attempt = static_cast<Attempt*>(arg);
+// The common tail of the attempt's receive callbacks: a committed attempt
+// hands over what it has, a complete one is decided; then the combiner is
+// handed on.
+void AfterAttemptReceive(Attempt* attempt) {
   CallData* calld = attempt->calld;
-  attempt->got_initial = true;
-  attempt->recv_initial_md_error = error;
-  if (error.ok() && !attempt->trailing_md_available) attempt->committed = true;
   CallCombinerClosureList closures;
   if (attempt->committed && !attempt->got_trailing &&
       calld->cancel_error.ok()) {
@@ -911,34 +910,29 @@ void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   MaybeDecide(attempt, &closures);
   AttemptCallbackDone(attempt);
   closures.RunClosures(calld->call_combiner);
+}
+
+void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  attempt->got_initial = true;
+  attempt->recv_initial_md_error = error;
+  if (error.ok() && !attempt->trailing_md_available) attempt->committed = true;
+  AfterAttemptReceive(attempt);
 }
 
 void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
-  CallData* calld = attempt->calld;
   attempt->got_message = true;
   attempt->recv_message_error = error;
   if (attempt->recv_message.has_value()) attempt->committed = true;
-  CallCombinerClosureList closures;
-  if (attempt->committed && !attempt->got_trailing &&
-      calld->cancel_error.ok()) {
-    calld->streaming = attempt;
-    DeliverStreaming(calld, &closures);
-  }
-  MaybeDecide(attempt, &closures);
-  AttemptCallbackDone(attempt);
-  closures.RunClosures(calld->call_combiner);
+  AfterAttemptReceive(attempt);
 }
 
 void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
-  CallData* calld = attempt->calld;
   attempt->got_trailing = true;
   attempt->recv_trailing_md_error = error;
-  CallCombinerClosureList closures;
-  MaybeDecide(attempt, &closures);
-  AttemptCallbackDone(attempt);
-  closures.RunClosures(calld->call_combiner);
+  AfterAttemptReceive(attempt);
 }
 
 void AttemptOnComplete(void* arg, grpc_error_handle error) {

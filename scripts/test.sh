@@ -14,6 +14,32 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 step() { printf '\n==== %s\n' "$*"; }
 
+# Every ctest run's tally, added up for the closing line.
+passed=0 failed=0 skipped=0
+run_ctest() {
+  local log
+  log=$(mktemp)
+  set +e
+  ctest "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local line
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    local f t
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+    t=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+    local k
+    k=$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)' "$log" || true)
+    passed=$((passed + t - f - k)) failed=$((failed + f)) skipped=$((skipped + k))
+  fi
+  rm -f "$log"
+  if [ "$rc" != 0 ]; then
+    echo "tests: $passed passed, $((failed > 0 ? failed : 1)) failed, $skipped skipped"
+    exit "$rc"
+  fi
+}
+
 step "bootstrap"
 bash scripts/bootstrap.sh
 
@@ -22,9 +48,12 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 
 step "unit and integration tests"
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 300)
+run_ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
 
-if [ "${GRPCR_TEST_QUICK:-0}" = 1 ]; then exit 0; fi
+if [ "${GRPCR_TEST_QUICK:-0}" = 1 ]; then
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+  exit 0
+fi
 
 for san in thread address,undefined; do
   dir="build-san-${san//,/-}"
@@ -32,15 +61,14 @@ for san in thread address,undefined; do
   cmake -S . -B "$dir" -DGRPCR_BUILD_SHIM=OFF -DGRPCR_BUILD_BENCH=OFF \
         -DGRPCR_SANITIZE="$san" -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && TSAN_OPTIONS=halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j"$jobs" -L unit)
+  TSAN_OPTIONS=halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      run_ctest --test-dir "$dir" --output-on-failure -j"$jobs" -L unit
 done
 
 step "integration suites under valgrind memcheck"
 bash scripts/valgrind_integration.sh build
 
-if [ -x scripts/demo.sh ] || [ -f scripts/demo.sh ]; then
-  step "short demo, check mode"
-  DEMO_SHORT=1 DEMO_CHECK=1 bash scripts/demo.sh
-fi
+step "short demo, check mode"
+DEMO_SHORT=1 DEMO_CHECK=1 bash scripts/demo.sh
 step "all suites passed"
+echo "tests: $passed passed, $failed failed, $skipped skipped"

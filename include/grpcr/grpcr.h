@@ -22,10 +22,11 @@ typedef struct grpc_server grpc_server;
 
 /* Installs the filter on every client channel created afterwards, and the
  * service-config parser for "resilience" blocks. Call once, before
- * grpc_init(). Returns 0 (also on a repeated call), GRPCR_EINITIALIZED if
- * gRPC is already initialised, GRPCR_EVERSION if the running libgrpc is not
- * the version this build was compiled against. Not thread-safe: call it from
- * main() before any thread uses gRPC. */
+ * grpc_init(). Returns 0 (also on a repeated call); GRPCR_EINITIALIZED if
+ * gRPC is initialised, or was and created channels (its configuration is
+ * then fixed for the process); GRPCR_EVERSION if the running libgrpc is not
+ * the version this build was compiled against. On error nothing is
+ * installed and channels work as without the plugin. Thread-safe. */
 GRPCR_API int grpcr_register(void);
 
 /* Checks a complete service config (JSON text) the way channel creation
