@@ -219,13 +219,19 @@ struct CallData;
 
 // One attempt: a child call stack and the one batch it runs.
 struct Attempt {
-  Attempt(CallData* calld, uint32_t number);
+  Attempt(CallData* calld, uint32_t number, bool on_parent);
   ~Attempt();
 
   CallData* calld;
   uint32_t number;
-  grpc_call_stack* stack = nullptr;
-  grpc_call_context_element context[GRPC_CONTEXT_COUNT] = {};
+  // The first attempt runs on the application's own call stack (below this
+  // filter): a call that succeeds at once costs no child stack. Retries run
+  // on child stacks.
+  bool on_parent;
+  grpc_call_stack* stack = nullptr;  // the child's; null on the parent
+  grpc_call_element* elem0;          // batches start below this element
+  grpc_call_context_element child_context[GRPC_CONTEXT_COUNT] = {};
+  grpc_call_context_element* context;  // the parent's, or child_context
 
   grpc_transport_stream_op_batch batch;
   grpc_transport_stream_op_batch_payload payload;
@@ -306,7 +312,8 @@ struct CallData {
   Mode mode = Mode::kUndecided;
 
   RefCountedPtr<ChannelPolicy> policy;
-  RefCountedPtr<ServiceConfig> method_source;  // keeps method_policy alive
+  // The channel's config when the call started; keeps method_policy alive.
+  RefCountedPtr<ServiceConfig> method_source;
   const grpcr_retry_policy* method_policy = nullptr;
   bool counted_request = false;  // by the budget
   bool breaker_admitted = false;
@@ -324,7 +331,7 @@ struct CallData {
   SliceBuffer* send_message = nullptr;
   uint32_t send_message_flags = 0;
   grpc_closure* app_send_on_complete = nullptr;
-  grpc_metadata_batch owned_send_initial_md;
+  grpc_metadata_batch* owned_send_initial_md = nullptr;
   SliceBuffer owned_send_message;
   gpr_atm* peer_string = nullptr;
 
@@ -349,21 +356,12 @@ struct CallData {
   Attempt* streaming = nullptr;
   bool first_message_delivered = false;
 
-  // The result, once the call has finished: from its last attempt, or
-  // `failure` for a call that ended without one (breaker, cancel in backoff).
+  // The result, once the call has finished: the last attempt's (it lives in
+  // the arena until the call is destroyed), or `failure` for a call that
+  // ended without one (breaker, cancel in backoff).
   bool finished = false;
-  bool any_attempt_result = false;
+  Attempt* final_attempt = nullptr;
   grpc_error_handle failure;
-  grpc_metadata_batch final_initial_md;
-  bool final_trailing_md_available = false;
-  absl::optional<SliceBuffer> final_message;
-  uint32_t final_message_flags = 0;
-  bool final_call_failed_before_recv_message = false;
-  grpc_metadata_batch final_trailing_md;
-  grpc_transport_stream_stats final_stats = {};
-  grpc_error_handle final_initial_md_error;
-  grpc_error_handle final_message_error;
-  grpc_error_handle final_trailing_md_error;
   int final_status = GRPC_STATUS_OK;
 
   grpc_error_handle cancel_error;
@@ -499,16 +497,17 @@ void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
 // Hands the final result to whichever application ops are waiting for it.
 void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (!calld->finished) return;
-  const bool from_attempt = calld->any_attempt_result;
+  Attempt* a = calld->final_attempt;
+  const bool from_attempt = a != nullptr;
   if (calld->app_recv_initial_md_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
-      *calld->app_recv_initial_md = std::move(calld->final_initial_md);
-      err = calld->final_initial_md_error;
+      *calld->app_recv_initial_md = std::move(a->recv_initial_md);
+      err = a->recv_initial_md_error;
     }
     if (calld->app_trailing_md_available != nullptr) {
       *calld->app_trailing_md_available =
-          from_attempt ? calld->final_trailing_md_available : true;
+          from_attempt ? a->trailing_md_available : true;
     }
     closures->Add(calld->app_recv_initial_md_ready, err,
                   "resilience: recv_initial_metadata_ready");
@@ -519,16 +518,16 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
     if (from_attempt) {
       // A moved-from optional stays engaged: reset it, so that a further
       // read gets end-of-stream, not an empty message.
-      *calld->app_recv_message = std::move(calld->final_message);
-      calld->final_message.reset();
-      *calld->app_recv_message_flags = calld->final_message_flags;
-      err = calld->final_message_error;
+      *calld->app_recv_message = std::move(a->recv_message);
+      a->recv_message.reset();
+      *calld->app_recv_message_flags = a->recv_message_flags;
+      err = a->recv_message_error;
     } else {
       calld->app_recv_message->reset();
     }
     if (calld->app_call_failed_before_recv_message != nullptr) {
       *calld->app_call_failed_before_recv_message =
-          from_attempt ? calld->final_call_failed_before_recv_message : true;
+          from_attempt ? a->call_failed_before_recv_message : true;
     }
     closures->Add(calld->app_recv_message_ready, err,
                   "resilience: recv_message_ready");
@@ -537,10 +536,10 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->app_recv_trailing_md_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
-      *calld->app_recv_trailing_md = std::move(calld->final_trailing_md);
-      err = calld->final_trailing_md_error;
+      *calld->app_recv_trailing_md = std::move(a->recv_trailing_md);
+      err = a->recv_trailing_md_error;
       if (calld->app_collect_stats != nullptr) {
-        *calld->app_collect_stats = calld->final_stats;
+        *calld->app_collect_stats = a->stats;
       }
     }
     closures->Add(calld->app_recv_trailing_md_ready, err,
@@ -583,8 +582,9 @@ void AddParentCancel(CallData* calld, CallCombinerClosureList* closures) {
   GRPC_CALL_STACK_REF(calld->owning_call, "resilience: parent cancel");
   calld->parent_cancel_batch.cancel_stream = true;
   calld->parent_cancel_batch.payload = &calld->parent_cancel_payload;
+  // The error is never seen by anyone: the plain one costs no allocation.
   calld->parent_cancel_payload.cancel_stream.cancel_error =
-      StatusError(GRPC_STATUS_CANCELLED, "resilience: call finished");
+      absl::CancelledError();
   GRPC_CLOSURE_INIT(&calld->parent_cancel_done, ParentCancelDone, calld,
                     nullptr);
   calld->parent_cancel_batch.on_complete = &calld->parent_cancel_done;
@@ -607,13 +607,15 @@ void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
             "resilience[%s] call=%p: final status %s after %u attempt(s): %s",
             calld->chand->name.c_str(), calld, grpcr_status_name(status),
             calld->attempts,
-            grpc_core::StatusToString(calld->any_attempt_result
-                                          ? calld->final_trailing_md_error
+            grpc_core::StatusToString(calld->final_attempt != nullptr
+                                          ? calld->final_attempt->recv_trailing_md_error
                                           : calld->failure)
                 .c_str());
   }
   DeliverPending(calld, closures);
-  AddParentCancel(calld, closures);
+  // A parent stack that carried the first attempt finished with it; one
+  // that carried none needs a cancel to release client-channel's call.
+  if (calld->attempts == 0) AddParentCancel(calld, closures);
 }
 
 void FinishWithFailure(CallData* calld, grpc_error_handle error,
@@ -628,7 +630,7 @@ void FinishWithFailure(CallData* calld, grpc_error_handle error,
 void StartAttempt(CallData* calld);
 
 void AttemptCallbackDone(Attempt* attempt) {
-  if (--attempt->pending == 0) {
+  if (--attempt->pending == 0 && !attempt->on_parent) {
     GRPC_CALL_STACK_UNREF(attempt->stack, "resilience: attempt done");
   }
 }
@@ -642,7 +644,7 @@ void AttemptCancelDone(void* arg, grpc_error_handle) {
 
 void AttemptCancelStart(void* arg, grpc_error_handle) {
   auto* attempt = static_cast<Attempt*>(arg);
-  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+  grpc_call_next_op(attempt->elem0,
                     &attempt->cancel_batch);
 }
 
@@ -695,31 +697,17 @@ void LearnConfig(CallData* calld, Attempt* attempt) {
 }
 
 void SaveResult(CallData* calld, Attempt* attempt) {
-  calld->any_attempt_result = true;
-  calld->final_stats = attempt->stats;
+  calld->final_attempt = attempt;
   // The transport's peer string dies with the attempt's stream; the call
   // keeps a copy in its arena.
-  const char* peer = reinterpret_cast<const char*>(gpr_atm_acq_load(&attempt->peer));
+  const char* peer =
+      reinterpret_cast<const char*>(gpr_atm_acq_load(&attempt->peer));
   if (peer != nullptr && calld->peer_string != nullptr) {
     size_t n = strlen(peer) + 1;
     char* copy = static_cast<char*>(calld->arena->Alloc(n));
     memcpy(copy, peer, n);
     gpr_atm_rel_store(calld->peer_string, reinterpret_cast<gpr_atm>(copy));
   }
-  calld->final_initial_md = std::move(attempt->recv_initial_md);
-  calld->final_trailing_md_available = attempt->trailing_md_available;
-  if (calld->first_message_delivered) {
-    calld->final_message.reset();  // later reads get end-of-stream
-  } else {
-    calld->final_message = std::move(attempt->recv_message);
-  }
-  calld->final_message_flags = attempt->recv_message_flags;
-  calld->final_call_failed_before_recv_message =
-      attempt->call_failed_before_recv_message;
-  calld->final_trailing_md = std::move(attempt->recv_trailing_md);
-  calld->final_initial_md_error = attempt->recv_initial_md_error;
-  calld->final_message_error = attempt->recv_message_error;
-  calld->final_trailing_md_error = attempt->recv_trailing_md_error;
 }
 
 void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
@@ -845,7 +833,7 @@ void FwdRecvMessageReady(void* arg, grpc_error_handle error) {
 
 void FwdStart(void* arg, grpc_error_handle) {
   auto* attempt = static_cast<Attempt*>(arg);
-  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+  grpc_call_next_op(attempt->elem0,
                     &attempt->fwd_batch);
 }
 
@@ -942,8 +930,10 @@ void AttemptOnComplete(void* arg, grpc_error_handle error) {
   if (error.ok() && calld->app_send_on_complete != nullptr) {
     // The request is on the wire: let the application have its send batch
     // back, keeping our own copy for retries.
-    calld->owned_send_initial_md = calld->send_initial_md->Copy();
-    calld->send_initial_md = &calld->owned_send_initial_md;
+    calld->owned_send_initial_md =
+        calld->arena->ManagedNew<grpc_metadata_batch>(
+            calld->send_initial_md->Copy());
+    calld->send_initial_md = calld->owned_send_initial_md;
     calld->owned_send_message = calld->send_message->Copy();
     calld->send_message = &calld->owned_send_message;
     closures.Add(calld->app_send_on_complete, absl::OkStatus(),
@@ -960,9 +950,9 @@ void AttemptAfterDestroy(void* arg, grpc_error_handle) {
   // Entries the child set (client-channel's service-config call data); the
   // copies of the parent's entries carry no destroy function.
   for (size_t i = 0; i < GRPC_CONTEXT_COUNT; i++) {
-    if (attempt->context[i].destroy != nullptr) {
-      attempt->context[i].destroy(attempt->context[i].value);
-      attempt->context[i].destroy = nullptr;
+    if (attempt->child_context[i].destroy != nullptr) {
+      attempt->child_context[i].destroy(attempt->child_context[i].value);
+      attempt->child_context[i].destroy = nullptr;
     }
   }
   GRPC_CALL_STACK_UNREF(owning_call, "resilience: attempt");
@@ -978,9 +968,12 @@ void AttemptDestroy(void* arg, grpc_error_handle) {
                           &attempt->after_destroy);
 }
 
-Attempt::Attempt(CallData* c, uint32_t n)
+Attempt::Attempt(CallData* c, uint32_t n, bool parent)
     : calld(c),
       number(n),
+      on_parent(parent),
+      elem0(parent ? c->elem : nullptr),
+      context(parent ? c->context : child_context),
       payload(context),
       send_initial_md(c->arena),
       send_trailing_md(c->arena),
@@ -1002,7 +995,7 @@ void AttemptStartInCombiner(void* arg, grpc_error_handle) {
                              PrepareAttemptCancel(attempt, calld->cancel_error),
                              absl::OkStatus(), "resilience: cancel attempt");
   }
-  grpc_call_next_op(grpc_call_stack_element(attempt->stack, 0),
+  grpc_call_next_op(attempt->elem0,
                     &attempt->batch);
 }
 
@@ -1020,14 +1013,12 @@ void AttemptStartHop(void* arg, grpc_error_handle) {
                            "resilience: start attempt");
 }
 
-// Starts the next attempt. Called holding the combiner; yields it.
-void StartAttempt(CallData* calld) {
+// Makes an attempt's child call stack; returns the error of its filters'
+// init (if any).
+grpc_error_handle InitChildStack(CallData* calld, Attempt* attempt) {
   ChannelData* chand = calld->chand;
-  const uint32_t number = ++calld->attempts;
-  auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number);
-  calld->current = attempt;
   // The client auth filter stores the connection's auth context in the
-  // security context it finds, creating one if there is none. Create it on
+  // security context it finds, creating one if there is none. Have one on
   // the application's call, so that the attempts share it and
   // grpc_call_auth_context() sees the peer's identity.
   if (calld->context[GRPC_CONTEXT_SECURITY].value == nullptr) {
@@ -1037,26 +1028,38 @@ void StartAttempt(CallData* calld) {
         grpc_client_security_context_destroy;
   }
   for (size_t i = 0; i < GRPC_CONTEXT_COUNT; i++) {
-    attempt->context[i].value = calld->context[i].value;
-    attempt->context[i].destroy = nullptr;
+    attempt->child_context[i].value = calld->context[i].value;
+    attempt->child_context[i].destroy = nullptr;
   }
   // Filters may assume zeroed call data (the surface call zeroes its own).
   void* mem = calld->arena->Alloc(chand->stack->call_stack_size);
   memset(mem, 0, chand->stack->call_stack_size);
   attempt->stack = static_cast<grpc_call_stack*>(mem);
   const grpc_call_element_args args = {
-      attempt->stack,   nullptr,          attempt->context,
+      attempt->stack,   nullptr,          attempt->child_context,
       calld->path.c_slice(), calld->start_time, calld->deadline,
       calld->arena,     calld->call_combiner};
   GRPC_CALL_STACK_REF(calld->owning_call, "resilience: attempt");
-  GRPC_CLOSURE_INIT(&attempt->destroy, AttemptDestroy, attempt, nullptr);
   tls_init_attempt = true;
   grpc_error_handle error = grpc_call_stack_init(chand->stack, 1, AttemptDestroy,
                                                  attempt, &args);
   tls_init_attempt = false;
+  attempt->elem0 = grpc_call_stack_element(attempt->stack, 0);
   if (calld->pollent != nullptr) {
     grpc_call_stack_set_pollset_or_pollset_set(attempt->stack, calld->pollent);
   }
+  return error;
+}
+
+// Starts the next attempt. Called holding the combiner; yields it.
+void StartAttempt(CallData* calld) {
+  ChannelData* chand = calld->chand;
+  const uint32_t number = ++calld->attempts;
+  const bool on_parent = number == 1;
+  auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number, on_parent);
+  calld->current = attempt;
+  grpc_error_handle error;
+  if (!on_parent) error = InitChildStack(calld, attempt);
   grpcr_stats_on_attempt(chand->stats, number);
 
   attempt->send_initial_md = calld->send_initial_md->Copy();
@@ -1109,6 +1112,13 @@ void StartAttempt(CallData* calld) {
     gpr_log(GPR_INFO, "resilience[%s] call=%p: starting attempt %u",
             chand->name.c_str(), calld, number);
   }
+  if (on_parent) {
+    // The application's own stack: its first batch goes down as it would
+    // without the filter (client-channel's deadline timer started long ago).
+    attempt->started = true;
+    grpc_call_next_op(attempt->elem0, &attempt->batch);
+    return;
+  }
   if (!error.ok()) {
     // A filter refused the child call: fail the attempt's batch like a
     // transport would; the callbacks then decide as for any failed attempt.
@@ -1133,10 +1143,12 @@ void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
       StatusFrom(error, calld->passthrough_trailing_md, calld->deadline);
   grpcr_stats_on_final(calld->chand->stats, status);
   RecordWithBreaker(calld, status);
-  // Keep the channel's view of its service config current.
+  // Keep the channel's view of its service config current (nothing to do
+  // while calls see the config the channel already knows).
   auto* scd = static_cast<ServiceConfigCallData*>(
       calld->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
-  if (scd != nullptr && scd->service_config() != nullptr) {
+  if (scd != nullptr && scd->service_config() != nullptr &&
+      scd->service_config() != calld->method_source.get()) {
     calld->chand->PolicyFor(scd->service_config(),
                             static_cast<const GlobalConfig*>(
                                 scd->GetGlobalParsedConfig(ParserIndex())));
@@ -1289,6 +1301,7 @@ void StartTransportStreamOpBatch(grpc_call_element* elem,
       StartFirstActiveBatch(calld, batch);
     } else {
       calld->mode = Mode::kPassthrough;
+      calld->method_source = std::move(source);
       StartFirstPassthroughBatch(calld, batch);
     }
     return;
@@ -1333,9 +1346,7 @@ CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
       start_time(args->start_time),
       deadline(args->deadline),
       effective_deadline(args->deadline),
-      owned_send_initial_md(args->arena),
-      final_initial_md(args->arena),
-      final_trailing_md(args->arena),
+
       parent_cancel_payload(args->context) {}
 
 CallData::~CallData() = default;

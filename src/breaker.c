@@ -29,6 +29,16 @@ struct grpcr_breaker {
   uint32_t half_open_succeeded;
 
   bucket ring[GRPCR_BREAKER_BUCKETS];
+  /* The newest bucket and the window's running sums, so that a record
+   * costs O(1) (no re-summing, no division while time stays in one
+   * bucket). Every slot with counts belongs to an epoch in
+   * (cur_epoch - BUCKETS, cur_epoch]. */
+  bool have_epoch;
+  int64_t cur_epoch;
+  int64_t cur_start_ns;
+  size_t cur_slot;
+  uint64_t sum_calls;
+  uint64_t sum_failures;
 
   uint64_t rejected_total;
   uint64_t transitions_total;
@@ -94,10 +104,40 @@ static void window_clear(grpcr_breaker *b) {
     b->ring[i].calls = 0;
     b->ring[i].failures = 0;
   }
+  b->sum_calls = 0;
+  b->sum_failures = 0;
 }
 
-/* Sums the buckets still inside the window ending at now_ns. Read-only:
- * expired buckets are reset lazily when their slot is reused. */
+/* Moves the window's head to the bucket of now_ns (never older than the
+ * head: the breaker's clock does not go back), expiring the buckets it
+ * passes from the running sums. */
+static void window_advance(grpcr_breaker *b, int64_t now_ns) {
+  if (b->have_epoch && now_ns >= b->cur_start_ns &&
+      now_ns - b->cur_start_ns < b->bucket_ns)
+    return;
+  int64_t e = floor_div(now_ns, b->bucket_ns);
+  if (b->have_epoch && e <= b->cur_epoch) return;
+  if (!b->have_epoch || e - b->cur_epoch >= GRPCR_BREAKER_BUCKETS) {
+    window_clear(b);
+  } else {
+    for (int64_t x = b->cur_epoch + 1; x <= e; x++) {
+      bucket *k = &b->ring[slot_of(x)];
+      b->sum_calls -= k->calls;
+      b->sum_failures -= k->failures;
+      k->calls = 0;
+      k->failures = 0;
+      k->epoch = x;
+    }
+  }
+  b->have_epoch = true;
+  b->cur_epoch = e;
+  b->cur_start_ns = e * b->bucket_ns;
+  b->cur_slot = slot_of(e);
+  b->ring[b->cur_slot].epoch = e;
+}
+
+/* Sums the buckets still inside the window ending at now_ns, for snapshots:
+ * read-only, so a reader never moves the window. */
 static void window_sum(const grpcr_breaker *b, int64_t now_ns,
                        uint64_t *calls, uint64_t *failures) {
   int64_t cur = floor_div(now_ns, b->bucket_ns);
@@ -114,15 +154,14 @@ static void window_sum(const grpcr_breaker *b, int64_t now_ns,
 }
 
 static void window_add(grpcr_breaker *b, int64_t now_ns, bool failure) {
-  int64_t epoch = floor_div(now_ns, b->bucket_ns);
-  bucket *k = &b->ring[slot_of(epoch)];
-  if (k->epoch != epoch) {
-    k->epoch = epoch;
-    k->calls = 0;
-    k->failures = 0;
-  }
+  window_advance(b, now_ns);
+  bucket *k = &b->ring[b->cur_slot];
   k->calls++;
-  if (failure) k->failures++;
+  b->sum_calls++;
+  if (failure) {
+    k->failures++;
+    b->sum_failures++;
+  }
 }
 
 /* Returns now_ns, or the latest time already seen if now_ns is older. */
@@ -245,10 +284,8 @@ void grpcr_breaker_record(grpcr_breaker *b, const grpcr_breaker_ticket *ticket,
   if (ticket->generation != b->generation || b->state == GRPCR_BREAKER_OPEN) {
     b->stale_results_total++;
   } else if (b->state == GRPCR_BREAKER_CLOSED) {
-    uint64_t calls, failures;
     window_add(b, now_ns, failure);
-    window_sum(b, now_ns, &calls, &failures);
-    if (should_open(b, calls, failures))
+    if (should_open(b, b->sum_calls, b->sum_failures))
       transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
   } else if (failure) {
     transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
