@@ -44,18 +44,6 @@ Parser::ParseGlobalParams(const grpc_core::ChannelArgs&,
     grpcr_config_errors_free(&errs);
     return nullptr;
   }
-  if (json.type() == grpc_core::Json::Type::OBJECT) {
-    auto it = json.object_value().find("methodConfig");
-    if (it != json.object_value().end() &&
-        it->second.type() == grpc_core::Json::Type::ARRAY) {
-      for (const grpc_core::Json& m : it->second.array_value()) {
-        if (m.type() == grpc_core::Json::Type::OBJECT &&
-            m.object_value().count("resilience") != 0) {
-          out->any_method_policy = true;
-        }
-      }
-    }
-  }
   return out;
 }
 

@@ -120,9 +120,9 @@ void TraceTransition(const char* name, const grpcr_breaker_transition& tr) {
 // a ref, so a config update never pulls state from under a running call.
 class ChannelPolicy : public grpc_core::RefCounted<ChannelPolicy> {
  public:
-  ChannelPolicy(const grpcr_channel_config& cfg, bool any_policy,
-                const std::string& target, int64_t now_ns)
-      : cfg_(cfg), any_policy_(any_policy) {
+  ChannelPolicy(const grpcr_channel_config& cfg, const std::string& target,
+                int64_t now_ns)
+      : cfg_(cfg) {
     grpcr_budget_config bc =
         cfg.has_budget ? cfg.budget : grpcr_budget_config_default();
     if (cfg.has_budget && cfg.budget_scope == GRPCR_BUDGET_SCOPE_TARGET) {
@@ -144,15 +144,11 @@ class ChannelPolicy : public grpc_core::RefCounted<ChannelPolicy> {
   }
 
   const grpcr_channel_config& cfg() const { return cfg_; }
-  // False when neither the breaker nor any method policy exists: calls then
-  // take the pass-through path.
-  bool any_policy() const { return any_policy_; }
   grpcr_budget* budget() const { return budget_; }
   grpcr_breaker* breaker() const { return breaker_; }
 
  private:
   grpcr_channel_config cfg_;
-  bool any_policy_;
   bool shared_budget_ = false;
   grpcr_budget* budget_ = nullptr;
   grpcr_breaker* breaker_ = nullptr;
@@ -186,29 +182,24 @@ struct ChannelData {
     if (policy != nullptr && policy_source.get() == sc) return policy;
     grpcr_channel_config cfg = {};
     cfg.budget = grpcr_budget_config_default();
-    bool any = false;
-    if (global != nullptr) {
-      cfg = global->cfg;
-      any = global->any_method_policy || cfg.has_breaker;
-    }
+    if (global != nullptr) cfg = global->cfg;
     policy_source = sc->Ref();
-    if (policy != nullptr && policy->any_policy() == any &&
-        SameBudget(policy->cfg(), cfg) && SameBreaker(policy->cfg(), cfg)) {
+    if (policy != nullptr && SameBudget(policy->cfg(), cfg) &&
+        SameBreaker(policy->cfg(), cfg)) {
       return policy;
     }
     auto fresh = grpc_core::MakeRefCounted<ChannelPolicy>(
-        cfg, any, target, grpcr_internal_now_ns());
+        cfg, target, grpcr_internal_now_ns());
     grpcr_registry_attach(grpcr_internal_registry(), stats, fresh->breaker(),
                           fresh->budget());
     if (GRPC_TRACE_FLAG_ENABLED(trace)) {
       gpr_log(GPR_INFO,
               "resilience[%s]: policy from service config: budget ratio=%g "
-              "floor=%g/s window=%" PRId64 "ms, breaker %s, method policies %s",
+              "floor=%g/s window=%" PRId64 "ms, breaker %s",
               name.c_str(), fresh->cfg().budget.ratio,
               fresh->cfg().budget.min_retries_per_second,
               fresh->cfg().budget.window_ns / 1000000,
-              cfg.has_breaker ? "on" : "off",
-              global != nullptr && global->any_method_policy ? "yes" : "no");
+              cfg.has_breaker ? "on" : "off");
     }
     policy = std::move(fresh);
     return policy;
@@ -282,7 +273,6 @@ struct Attempt {
 
   grpc_closure start_hop;
   grpc_closure start_in_combiner;
-  grpc_closure destroy;
   grpc_closure after_destroy;
   grpc_call_final_info final_info;
 };
@@ -315,7 +305,6 @@ struct CallData {
   // The channel's config when the call started; keeps method_policy alive.
   RefCountedPtr<ServiceConfig> method_source;
   const grpcr_retry_policy* method_policy = nullptr;
-  bool counted_request = false;  // by the budget
   bool breaker_admitted = false;
   grpcr_breaker_ticket ticket = {};
   grpcr_backoff backoff;
@@ -671,15 +660,12 @@ void LearnConfig(CallData* calld, Attempt* attempt) {
   auto* scd = static_cast<ServiceConfigCallData*>(
       attempt->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
   if (scd == nullptr || scd->service_config() == nullptr) return;
-  const size_t index = ParserIndex();
   auto* global = static_cast<const GlobalConfig*>(
-      scd->GetGlobalParsedConfig(index));
-  RefCountedPtr<ChannelPolicy> policy =
-      calld->chand->PolicyFor(scd->service_config(), global);
-  if (calld->policy == nullptr) calld->policy = policy;
-  if (!calld->counted_request && calld->policy != nullptr) {
-    grpcr_budget_on_request(calld->policy->budget(), grpcr_internal_now_ns());
-    calld->counted_request = true;
+      scd->GetGlobalParsedConfig(ParserIndex()));
+  // The call keeps the policy it started with; the channel follows a new
+  // config (a resolver update) from here on.
+  if (scd->service_config() != calld->method_source.get()) {
+    calld->chand->PolicyFor(scd->service_config(), global);
   }
   // Client-channel bounds each attempt by a per-method "timeout" from the
   // call's start (with the same arithmetic, so we agree with it): no retry
@@ -1236,7 +1222,6 @@ void StartFirstActiveBatch(CallData* calld,
   grpcr_stats_on_request(chand->stats);
   const int64_t now = grpcr_internal_now_ns();
   grpcr_budget_on_request(calld->policy->budget(), now);
-  calld->counted_request = true;
   grpc_error_handle rejected = AdmitToBreaker(calld, now);
   if (!rejected.ok()) {
     CallCombinerClosureList closures;

@@ -24,13 +24,10 @@ namespace grpcr {
 extern grpc_core::TraceFlag trace;
 extern const grpc_channel_filter kFilter;
 
-// The parsed top-level block. Always produced (even for a config without
-// "resilience"), so that a channel can tell "no resilience anywhere" apart
-// from "config not seen yet".
+// The parsed top-level block (defaults when the config has none).
 class GlobalConfig : public grpc_core::ServiceConfigParser::ParsedConfig {
  public:
   grpcr_channel_config cfg;
-  bool any_method_policy = false;  // some methodConfig has "resilience"
 };
 
 // The parsed methodConfig[].resilience block.
