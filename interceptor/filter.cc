@@ -236,6 +236,17 @@ struct Attempt {
   bool call_failed_before_recv_message = false;
   grpc_metadata_batch recv_trailing_md;
   grpc_transport_stream_stats stats = {};
+  // Where this attempt's results land: its own fields above, or, for a
+  // first attempt whose batch carried all the application's receive ops,
+  // the application's own buffers ("direct": nothing to move on success).
+  bool direct = false;
+  grpc_metadata_batch* rim;
+  bool* tma;
+  absl::optional<SliceBuffer>* rmsg;
+  uint32_t* rflags;
+  bool* rfailed;
+  grpc_metadata_batch* rtm;
+  grpc_transport_stream_stats* rstats;
 
   grpc_closure recv_initial_md_ready;
   grpc_closure recv_message_ready;
@@ -483,6 +494,58 @@ void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
   AddAppOnComplete(calld, batch);
 }
 
+// An attempt's results, given to the application's receive buffers (a
+// direct attempt wrote there already: nothing moves).
+void GiveInitialMd(CallData* calld, Attempt* a) {
+  if (calld->app_recv_initial_md != a->rim) {
+    *calld->app_recv_initial_md = std::move(*a->rim);
+  }
+  if (calld->app_trailing_md_available != nullptr &&
+      calld->app_trailing_md_available != a->tma) {
+    *calld->app_trailing_md_available = *a->tma;
+  }
+}
+
+// After it, the attempt holds no message, so a further read by the
+// application gets end-of-stream. (A moved-from optional stays engaged,
+// hence the reset.)
+void GiveMessage(CallData* calld, Attempt* a) {
+  if (calld->app_recv_message != a->rmsg) {
+    *calld->app_recv_message = std::move(*a->rmsg);
+    a->rmsg->reset();
+    *calld->app_recv_message_flags = *a->rflags;
+  }
+  if (calld->app_call_failed_before_recv_message != nullptr &&
+      calld->app_call_failed_before_recv_message != a->rfailed) {
+    *calld->app_call_failed_before_recv_message = *a->rfailed;
+  }
+  a->recv_message.reset();
+  a->rmsg = &a->recv_message;
+  a->rflags = &a->recv_message_flags;
+  a->rfailed = &a->call_failed_before_recv_message;
+}
+
+void GiveTrailingMd(CallData* calld, Attempt* a) {
+  if (calld->app_recv_trailing_md != a->rtm) {
+    *calld->app_recv_trailing_md = std::move(*a->rtm);
+  }
+  if (calld->app_collect_stats != nullptr &&
+      calld->app_collect_stats != a->rstats) {
+    *calld->app_collect_stats = *a->rstats;
+  }
+}
+
+// A direct attempt that will be retried: its results must not reach the
+// application, so its buffers are emptied for the final attempt's.
+void ClearDirectResults(Attempt* a) {
+  a->rim->Clear();
+  *a->tma = false;
+  a->rmsg->reset();
+  *a->rflags = 0;
+  *a->rfailed = false;
+  a->rtm->Clear();
+}
+
 // Hands the final result to whichever application ops are waiting for it.
 void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (!calld->finished) return;
@@ -491,12 +554,10 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->app_recv_initial_md_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
-      *calld->app_recv_initial_md = std::move(a->recv_initial_md);
+      GiveInitialMd(calld, a);
       err = a->recv_initial_md_error;
-    }
-    if (calld->app_trailing_md_available != nullptr) {
-      *calld->app_trailing_md_available =
-          from_attempt ? a->trailing_md_available : true;
+    } else if (calld->app_trailing_md_available != nullptr) {
+      *calld->app_trailing_md_available = true;
     }
     closures->Add(calld->app_recv_initial_md_ready, err,
                   "resilience: recv_initial_metadata_ready");
@@ -505,18 +566,13 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->app_recv_message_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
-      // A moved-from optional stays engaged: reset it, so that a further
-      // read gets end-of-stream, not an empty message.
-      *calld->app_recv_message = std::move(a->recv_message);
-      a->recv_message.reset();
-      *calld->app_recv_message_flags = a->recv_message_flags;
+      GiveMessage(calld, a);
       err = a->recv_message_error;
     } else {
       calld->app_recv_message->reset();
-    }
-    if (calld->app_call_failed_before_recv_message != nullptr) {
-      *calld->app_call_failed_before_recv_message =
-          from_attempt ? a->call_failed_before_recv_message : true;
+      if (calld->app_call_failed_before_recv_message != nullptr) {
+        *calld->app_call_failed_before_recv_message = true;
+      }
     }
     closures->Add(calld->app_recv_message_ready, err,
                   "resilience: recv_message_ready");
@@ -525,11 +581,8 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (calld->app_recv_trailing_md_ready != nullptr) {
     grpc_error_handle err = calld->failure;
     if (from_attempt) {
-      *calld->app_recv_trailing_md = std::move(a->recv_trailing_md);
+      GiveTrailingMd(calld, a);
       err = a->recv_trailing_md_error;
-      if (calld->app_collect_stats != nullptr) {
-        *calld->app_collect_stats = a->stats;
-      }
     }
     closures->Add(calld->app_recv_trailing_md_ready, err,
                   "resilience: recv_trailing_metadata_ready");
@@ -744,7 +797,7 @@ void Decide(CallData* calld, Attempt* attempt,
   calld->current = nullptr;
   LearnConfig(calld, attempt);
   const int status = StatusFrom(attempt->recv_trailing_md_error,
-                                &attempt->recv_trailing_md, calld->deadline);
+                                attempt->rtm, calld->deadline);
   const char* name = calld->chand->name.c_str();
   if (!calld->cancel_error.ok()) {
     // The application cancelled: its receive ops fail with its own error,
@@ -762,7 +815,7 @@ void Decide(CallData* calld, Attempt* attempt,
   outcome.attempts_done = calld->attempts;
   outcome.committed = attempt->committed;
   absl::optional<grpc_core::Duration> pushback =
-      attempt->recv_trailing_md.get(grpc_core::GrpcRetryPushbackMsMetadata());
+      attempt->rtm->get(grpc_core::GrpcRetryPushbackMsMetadata());
   if (pushback.has_value()) {
     std::string text = std::to_string(pushback->millis());
     outcome.pushback =
@@ -788,6 +841,7 @@ void Decide(CallData* calld, Attempt* attempt,
             grpcr_retry_verdict_name(verdict), delay_ns / 1000000);
   }
   if (verdict == GRPCR_RETRY_YES) {
+    if (attempt->direct) ClearDirectResults(attempt);
     grpcr_stats_on_retry(calld->chand->stats, delay_ns);
     StartRetryTimer(calld, delay_ns);
     return;
@@ -829,10 +883,7 @@ void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
   Attempt* a = calld->streaming;
   if (a == nullptr || a->decided) return;
   if (calld->app_recv_initial_md_ready != nullptr && a->got_initial) {
-    *calld->app_recv_initial_md = std::move(a->recv_initial_md);
-    if (calld->app_trailing_md_available != nullptr) {
-      *calld->app_trailing_md_available = a->trailing_md_available;
-    }
+    GiveInitialMd(calld, a);
     closures->Add(calld->app_recv_initial_md_ready, a->recv_initial_md_error,
                   "resilience: recv_initial_metadata_ready (committed)");
     calld->app_recv_initial_md_ready = nullptr;
@@ -841,13 +892,7 @@ void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
   if (!calld->first_message_delivered) {
     if (!a->got_message) return;
     calld->first_message_delivered = true;
-    *calld->app_recv_message = std::move(a->recv_message);
-    a->recv_message.reset();
-    *calld->app_recv_message_flags = a->recv_message_flags;
-    if (calld->app_call_failed_before_recv_message != nullptr) {
-      *calld->app_call_failed_before_recv_message =
-          a->call_failed_before_recv_message;
-    }
+    GiveMessage(calld, a);
     closures->Add(calld->app_recv_message_ready, a->recv_message_error,
                   "resilience: recv_message_ready (committed)");
     calld->app_recv_message_ready = nullptr;
@@ -890,7 +935,7 @@ void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_initial = true;
   attempt->recv_initial_md_error = error;
-  if (error.ok() && !attempt->trailing_md_available) attempt->committed = true;
+  if (error.ok() && !*attempt->tma) attempt->committed = true;
   AfterAttemptReceive(attempt);
 }
 
@@ -898,7 +943,7 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_message = true;
   attempt->recv_message_error = error;
-  if (attempt->recv_message.has_value()) attempt->committed = true;
+  if (attempt->rmsg->has_value()) attempt->committed = true;
   AfterAttemptReceive(attempt);
 }
 
@@ -965,6 +1010,13 @@ Attempt::Attempt(CallData* c, uint32_t n, bool parent)
       send_trailing_md(c->arena),
       recv_initial_md(c->arena),
       recv_trailing_md(c->arena),
+      rim(&recv_initial_md),
+      tma(&trailing_md_available),
+      rmsg(&recv_message),
+      rflags(&recv_message_flags),
+      rfailed(&call_failed_before_recv_message),
+      rtm(&recv_trailing_md),
+      rstats(&stats),
       cancel_payload(context),
       fwd_payload(context) {}
 
@@ -1067,25 +1119,41 @@ void StartAttempt(CallData* calld) {
   b.send_trailing_metadata = true;
   p.send_trailing_metadata.send_trailing_metadata = &attempt->send_trailing_md;
   b.recv_initial_metadata = true;
-  p.recv_initial_metadata.recv_initial_metadata = &attempt->recv_initial_md;
-  p.recv_initial_metadata.trailing_metadata_available =
-      &attempt->trailing_md_available;
+  if (on_parent && calld->app_recv_initial_md_ready != nullptr &&
+      calld->app_recv_message_ready != nullptr &&
+      calld->app_recv_trailing_md_ready != nullptr) {
+    attempt->direct = true;
+    attempt->rim = calld->app_recv_initial_md;
+    if (calld->app_trailing_md_available != nullptr) {
+      attempt->tma = calld->app_trailing_md_available;
+    }
+    attempt->rmsg = calld->app_recv_message;
+    attempt->rflags = calld->app_recv_message_flags;
+    if (calld->app_call_failed_before_recv_message != nullptr) {
+      attempt->rfailed = calld->app_call_failed_before_recv_message;
+    }
+    attempt->rtm = calld->app_recv_trailing_md;
+    if (calld->app_collect_stats != nullptr) {
+      attempt->rstats = calld->app_collect_stats;
+    }
+  }
+  p.recv_initial_metadata.recv_initial_metadata = attempt->rim;
+  p.recv_initial_metadata.trailing_metadata_available = attempt->tma;
   p.recv_initial_metadata.peer_string = &attempt->peer;
   GRPC_CLOSURE_INIT(&attempt->recv_initial_md_ready, AttemptRecvInitialMdReady,
                     attempt, nullptr);
   p.recv_initial_metadata.recv_initial_metadata_ready =
       &attempt->recv_initial_md_ready;
   b.recv_message = true;
-  p.recv_message.recv_message = &attempt->recv_message;
-  p.recv_message.flags = &attempt->recv_message_flags;
-  p.recv_message.call_failed_before_recv_message =
-      &attempt->call_failed_before_recv_message;
+  p.recv_message.recv_message = attempt->rmsg;
+  p.recv_message.flags = attempt->rflags;
+  p.recv_message.call_failed_before_recv_message = attempt->rfailed;
   GRPC_CLOSURE_INIT(&attempt->recv_message_ready, AttemptRecvMessageReady,
                     attempt, nullptr);
   p.recv_message.recv_message_ready = &attempt->recv_message_ready;
   b.recv_trailing_metadata = true;
-  p.recv_trailing_metadata.recv_trailing_metadata = &attempt->recv_trailing_md;
-  p.recv_trailing_metadata.collect_stats = &attempt->stats;
+  p.recv_trailing_metadata.recv_trailing_metadata = attempt->rtm;
+  p.recv_trailing_metadata.collect_stats = attempt->rstats;
   GRPC_CLOSURE_INIT(&attempt->recv_trailing_md_ready,
                     AttemptRecvTrailingMdReady, attempt, nullptr);
   p.recv_trailing_metadata.recv_trailing_metadata_ready =
