@@ -44,6 +44,7 @@
 #include <grpc/slice.h>
 #include <grpc/status.h>
 #include <grpc/support/time.h>
+#include "cli_util.h"
 
 #define PROG "flaky_server"
 #define METHOD "/echo.Echo/Say"
@@ -506,23 +507,9 @@ static const char kUsage[] =
     "  --log FILE       one line per arrival: mono_ms rel_ms answer x-call-id\n";
 
 static int usage(const char *msg, const char *arg) {
-  if (msg) {
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n\n");
-  }
-  fputs(kUsage, msg ? stderr : stdout);
-  return msg ? 64 : 0;
+  return cli_usage(PROG, kUsage, msg, arg);
 }
 
-static bool parse_double(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
-  *out = v;
-  return true;
-}
 
 static bool parse_outages(const char *s) {
   char *copy = strdup(s), *save = NULL;
@@ -538,8 +525,8 @@ static bool parse_outages(const char *s) {
     *colon = '\0';
     outage *o = &opt.outages[opt.n_outages];
     memset(o, 0, sizeof(*o));
-    ok = parse_double(tok, 0, 1e6, &o->start_s) &&
-         parse_double(colon + 1, 0, 1e6, &o->end_s) && o->end_s > o->start_s &&
+    ok = cli_parse_number(tok, 0, 1e6, &o->start_s) &&
+         cli_parse_number(colon + 1, 0, 1e6, &o->end_s) && o->end_s > o->start_s &&
          (opt.n_outages == 0 || o->start_s >= opt.outages[opt.n_outages - 1].end_s);
     opt.n_outages++;
   }
@@ -570,7 +557,7 @@ static int parse_args(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
     switch (c) {
       case O_PORT:
-        if (!parse_double(optarg, 0, 65535, &v)) return usage("bad --port '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 65535, &v)) return usage("bad --port '%s'", optarg);
         opt.port = (int)v;
         break;
       case O_MODE:
@@ -581,12 +568,12 @@ static int parse_args(int argc, char **argv) {
         else return usage("bad --mode '%s'", optarg);
         break;
       case O_FAIL:
-        if (!parse_double(optarg, 0, 1, &opt.fail_rate))
+        if (!cli_parse_number(optarg, 0, 1, &opt.fail_rate))
           return usage("bad --fail-rate '%s' (0..1)", optarg);
         fail_set = true;
         break;
       case O_SEED:
-        if (!parse_double(optarg, 0, 1e18, &v)) return usage("bad --seed '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 1e18, &v)) return usage("bad --seed '%s'", optarg);
         opt.seed = (uint64_t)v;
         break;
       case O_OUTAGE:
@@ -601,20 +588,20 @@ static int parse_args(int argc, char **argv) {
         else return usage("bad --outage-kind '%s'", optarg);
         break;
       case O_CAP:
-        if (!parse_double(optarg, 1, 1e6, &v)) return usage("bad --capacity '%s'", optarg);
+        if (!cli_parse_number(optarg, 1, 1e6, &v)) return usage("bad --capacity '%s'", optarg);
         opt.capacity = (int)v;
         cap_set = true;
         break;
       case O_LAT:
-        if (!parse_double(optarg, 0, 600000, &v)) return usage("bad --latency-ms '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 600000, &v)) return usage("bad --latency-ms '%s'", optarg);
         opt.latency_ms = (int)v;
         break;
       case O_DUR:
-        if (!parse_double(optarg, 0.1, MAX_SECONDS - 1, &opt.duration_s))
+        if (!cli_parse_number(optarg, 0.1, MAX_SECONDS - 1, &opt.duration_s))
           return usage("bad --duration '%s'", optarg);
         break;
       case O_THREADS:
-        if (!parse_double(optarg, 1, MAX_WORKERS, &v)) return usage("bad --threads '%s'", optarg);
+        if (!cli_parse_number(optarg, 1, MAX_WORKERS, &v)) return usage("bad --threads '%s'", optarg);
         opt.workers = (int)v;
         break;
       case O_LOG:

@@ -44,6 +44,7 @@
 #include <grpc/support/time.h>
 
 #include "grpcr/grpcr.h"
+#include "cli_util.h"
 
 #define PROG "load_client"
 #define METHOD "/echo.Echo/Say"
@@ -389,23 +390,9 @@ static const char kUsage[] =
     "                   second, ok / failed / failed fast by the breaker\n";
 
 static int usage(const char *msg, const char *arg) {
-  if (msg) {
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n\n");
-  }
-  fputs(kUsage, msg ? stderr : stdout);
-  return msg ? 64 : 0;
+  return cli_usage(PROG, kUsage, msg, arg);
 }
 
-static bool parse_num(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
-  *out = v;
-  return true;
-}
 
 static int parse_args(int argc, char **argv) {
   enum { O_TARGET = 1, O_THREADS, O_RATE, O_DUR, O_DEADLINE, O_CONFIG, O_PLUGIN,
@@ -435,18 +422,18 @@ static int parse_args(int argc, char **argv) {
     switch (c) {
       case O_TARGET: opt.target = optarg; break;
       case O_THREADS:
-        if (!parse_num(optarg, 1, MAX_THREADS, &v)) return usage("bad --threads '%s'", optarg);
+        if (!cli_parse_number(optarg, 1, MAX_THREADS, &v)) return usage("bad --threads '%s'", optarg);
         opt.threads = (int)v;
         break;
       case O_RATE:
-        if (!parse_num(optarg, 0.1, 100000, &opt.rate)) return usage("bad --rate '%s'", optarg);
+        if (!cli_parse_number(optarg, 0.1, 100000, &opt.rate)) return usage("bad --rate '%s'", optarg);
         break;
       case O_DUR:
-        if (!parse_num(optarg, 0.1, 86400, &opt.duration_s))
+        if (!cli_parse_number(optarg, 0.1, 86400, &opt.duration_s))
           return usage("bad --duration '%s'", optarg);
         break;
       case O_DEADLINE:
-        if (!parse_num(optarg, 1, 3600000, &v)) return usage("bad --deadline-ms '%s'", optarg);
+        if (!cli_parse_number(optarg, 1, 3600000, &v)) return usage("bad --deadline-ms '%s'", optarg);
         opt.deadline_ms = (int)v;
         break;
       case O_CONFIG: opt.config_path = optarg; break;
@@ -456,25 +443,25 @@ static int parse_args(int argc, char **argv) {
         else return usage("bad --plugin '%s' (on|off)", optarg);
         break;
       case O_STATS:
-        if (!parse_num(optarg, 0, 65535, &v)) return usage("bad --stats-port '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 65535, &v)) return usage("bad --stats-port '%s'", optarg);
         opt.stats_port = (int)v;
         break;
       case O_NAME: opt.name = optarg; break;
       case O_CHANNELS:
-        if (!parse_num(optarg, 1, MAX_CHANNELS, &v)) return usage("bad --channels '%s'", optarg);
+        if (!cli_parse_number(optarg, 1, MAX_CHANNELS, &v)) return usage("bad --channels '%s'", optarg);
         opt.channels = (int)v;
         break;
       case O_PAYLOAD:
-        if (!parse_num(optarg, 0, 4 << 20, &v)) return usage("bad --payload '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 4 << 20, &v)) return usage("bad --payload '%s'", optarg);
         opt.payload = (int)v;
         break;
       case O_LOG: opt.log_path = optarg; break;
       case O_LINGER:
-        if (!parse_num(optarg, 0, 3600000, &v)) return usage("bad --linger-ms '%s'", optarg);
+        if (!cli_parse_number(optarg, 0, 3600000, &v)) return usage("bad --linger-ms '%s'", optarg);
         opt.linger_ms = (int)v;
         break;
       case O_RECONNECT:
-        if (!parse_num(optarg, 1, 3600000, &v))
+        if (!cli_parse_number(optarg, 1, 3600000, &v))
           return usage("bad --max-reconnect-backoff-ms '%s'", optarg);
         opt.max_reconnect_backoff_ms = (int)v;
         break;

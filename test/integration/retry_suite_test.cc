@@ -634,23 +634,18 @@ TEST_F(RetrySuiteTest, ConnectionRefusedInOneBatch) {
   EXPECT_EQ(s.retries, 2u);
 }
 
-// Jitter NONE: delays are exactly initial * multiplier^n. Gaps measured
-// between arrivals, so they also hold one round trip (allowed: -1 ms for
-// timer granularity, +80 ms).
-TEST_F(RetrySuiteTest, JitterNoneGivesExactExponentialBackoff) {
+// Three UNAVAILABLE then OK on ch: the gaps between the server's arrivals
+// are want_ms (they also hold a round trip: -1 ms allowed for timer
+// granularity, +80 ms).
+void ExpectBackoffGaps(ScriptedServer& server, grpc_channel* ch,
+                       const int64_t (&want_ms)[3]) {
   std::vector<Reply> script(3, Fail(GRPC_STATUS_UNAVAILABLE, "again"));
   script.push_back(Ok("xyz", "bar"));
-  server_.Script(script);
-  RetrySpec spec = RetryOn("UNAVAILABLE", 4);
-  spec.initial_backoff = "0.1s";
-  spec.max_backoff = "10s";
-  spec.multiplier = 2;
-  ChannelPtr ch = Channel(spec);
-  CallResult r = UnaryCall(ch.get(), kSayMethod, "foo", 5000);
+  server.Script(script);
+  CallResult r = UnaryCall(ch, kSayMethod, "foo", 5000);
   EXPECT_EQ(r.status, GRPC_STATUS_OK);
-  std::vector<Arrival> a = server_.arrivals();
+  std::vector<Arrival> a = server.arrivals();
   ASSERT_EQ(a.size(), 4u);
-  const int64_t want_ms[] = {100, 200, 400};
   for (int i = 0; i < 3; ++i) {
     const int64_t gap = a[i + 1].t_ns - a[i].t_ns;
     EXPECT_GE(gap, (want_ms[i] - 1) * kMs) << "retry " << i + 1;
@@ -658,26 +653,24 @@ TEST_F(RetrySuiteTest, JitterNoneGivesExactExponentialBackoff) {
   }
 }
 
+// Jitter NONE: delays are exactly initial * multiplier^n.
+TEST_F(RetrySuiteTest, JitterNoneGivesExactExponentialBackoff) {
+  RetrySpec spec = RetryOn("UNAVAILABLE", 4);
+  spec.initial_backoff = "0.1s";
+  spec.max_backoff = "10s";
+  spec.multiplier = 2;
+  ChannelPtr ch = Channel(spec);
+  ExpectBackoffGaps(server_, ch.get(), {100, 200, 400});
+}
+
 // maxBackoff caps the exponential sequence.
 TEST_F(RetrySuiteTest, MaxBackoffCapsTheDelay) {
-  std::vector<Reply> script(3, Fail(GRPC_STATUS_UNAVAILABLE, "again"));
-  script.push_back(Ok("xyz", "bar"));
-  server_.Script(script);
   RetrySpec spec = RetryOn("UNAVAILABLE", 4);
   spec.initial_backoff = "0.1s";
   spec.max_backoff = "0.15s";
   spec.multiplier = 10;
   ChannelPtr ch = Channel(spec);
-  CallResult r = UnaryCall(ch.get(), kSayMethod, "foo", 5000);
-  EXPECT_EQ(r.status, GRPC_STATUS_OK);
-  std::vector<Arrival> a = server_.arrivals();
-  ASSERT_EQ(a.size(), 4u);
-  const int64_t want_ms[] = {100, 150, 150};
-  for (int i = 0; i < 3; ++i) {
-    const int64_t gap = a[i + 1].t_ns - a[i].t_ns;
-    EXPECT_GE(gap, (want_ms[i] - 1) * kMs) << "retry " << i + 1;
-    EXPECT_LT(gap, (want_ms[i] + 80) * kMs) << "retry " << i + 1;
-  }
+  ExpectBackoffGaps(server_, ch.get(), {100, 150, 150});
 }
 
 }  // namespace
