@@ -12,7 +12,7 @@ want_grpc=1.51.1
 pkgs=(build-essential cmake pkg-config dpkg-dev
       libgrpc-dev libgrpc++-dev libabsl-dev libssl-dev zlib1g-dev libre2-dev libc-ares-dev
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      libgtest-dev valgrind prometheus python3)
+      libgtest-dev valgrind prometheus python3 locales)
 
 say() { printf 'bootstrap: %s\n' "$*"; }
 
@@ -69,5 +69,12 @@ SRC
   tar -xf "$orig" -C "$grpc_src.tmp" --strip-components=1 \
       --wildcards '*/src/core/*' '*/include/*' '*/test/core/end2end/tests/retry*'
   rm -rf "$grpc_src" && mv "$grpc_src.tmp" "$grpc_src"
+fi
+# A locale with a ',' decimal separator, for the test that proves the JSON
+# parser ignores the process locale (the unit tests set LOCPATH to it).
+if [ ! -d "$cache/locale/de_DE.UTF-8" ] && command -v localedef >/dev/null; then
+  mkdir -p "$cache/locale"
+  localedef -i de_DE -f UTF-8 "$cache/locale/de_DE.UTF-8" 2>/dev/null \
+    || say "warning: could not build the de_DE.UTF-8 test locale; that test will skip"
 fi
 say "ready (gRPC $want_grpc, source headers in $grpc_src)"
