@@ -1,22 +1,30 @@
-/* The circuit breaker of include/grpcr/breaker.h: a CLOSED window of time
- * buckets, an OPEN timer, a HALF_OPEN probe count, and a generation number
- * that lets late results from an earlier state be recognised and dropped. */
+/* The circuit breaker of include/grpcr/breaker.h: a CLOSED window (the
+ * shared sliding window of window.h, calls and failures), an OPEN timer,
+ * HALF_OPEN probe slots with leases, and a generation number that lets late
+ * results from an earlier state be recognised and dropped. */
 #include "grpcr/breaker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpcr/common.h"
+#include "window.h"
+
+/* A HALF_OPEN probe slot. seq names the lease: a ticket whose seq is not
+ * the slot's current one lost the slot (timed out, or the slot was freed
+ * by a reconfiguration) and its verdict is stale. */
 typedef struct {
-  int64_t epoch; /* now / bucket_ns at the time this slot was last reset */
-  uint64_t calls;
-  uint64_t failures;
-} bucket;
+  bool busy;
+  int64_t since_ns;
+  uint64_t seq;
+} probe_slot;
 
 struct grpcr_breaker {
   pthread_mutex_t mu;
+  _Atomic uint64_t refs;
   grpcr_breaker_config cfg;
-  int64_t bucket_ns;
 
   grpcr_breaker_state state;
   uint64_t generation;
@@ -25,25 +33,26 @@ struct grpcr_breaker {
    * slightly out of order; time inside the breaker never goes backwards. */
   int64_t latest_ns;
 
-  uint32_t half_open_admitted;
+  /* HALF_OPEN: cfg.half_open_max_calls slots. */
+  probe_slot *probes;
+  uint32_t n_probes;
+  uint32_t probes_busy;
   uint32_t half_open_succeeded;
+  uint64_t lease_seq;
+  /* No busy slot expires before this (INT64_MAX when none is busy), so an
+   * acquire only scans the slots when one may have expired. */
+  int64_t next_expiry_ns;
 
-  bucket ring[GRPCR_BREAKER_BUCKETS];
-  /* The newest bucket and the window's running sums, so that a record
-   * costs O(1) (no re-summing, no division while time stays in one
-   * bucket). Every slot with counts belongs to an epoch in
-   * (cur_epoch - BUCKETS, cur_epoch]. */
-  bool have_epoch;
-  int64_t cur_epoch;
-  int64_t cur_start_ns;
-  size_t cur_slot;
-  uint64_t sum_calls;
-  uint64_t sum_failures;
+  grpcr_window window; /* n[0] calls, n[1] failures */
 
   uint64_t rejected_total;
   uint64_t transitions_total;
   uint64_t opened_total;
   uint64_t stale_results_total;
+  uint64_t no_verdict_total;
+  uint64_t probes_freed_total;
+  uint64_t probes_expired_total;
+  uint64_t reconfigured_total;
   int64_t open_ns_closed_periods; /* OPEN time of periods already ended */
 };
 
@@ -61,113 +70,78 @@ const char *grpcr_breaker_state_name(grpcr_breaker_state s) {
 
 grpcr_breaker_config grpcr_breaker_config_default(void) {
   grpcr_breaker_config c;
+  memset(&c, 0, sizeof(c));
   c.failure_rate_threshold = 0.5;
   c.minimum_calls = 20;
   c.window_ns = 10LL * 1000000000LL;
   c.open_duration_ns = 30LL * 1000000000LL;
   c.half_open_max_calls = 1;
-  c.trip_codes = GRPCR_CODE_BIT(14) | GRPCR_CODE_BIT(8); /* UNAVAILABLE,
-                                                           RESOURCE_EXHAUSTED */
+  c.trip_codes = GRPCR_CODE_BIT(GRPCR_STATUS_UNAVAILABLE) |
+                 GRPCR_CODE_BIT(GRPCR_STATUS_RESOURCE_EXHAUSTED);
+  c.probe_timeout_ns = 10LL * 1000000000LL;
   return c;
+}
+
+bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
+                                const grpcr_breaker_config *b) {
+  return a->failure_rate_threshold == b->failure_rate_threshold &&
+         a->minimum_calls == b->minimum_calls && a->window_ns == b->window_ns &&
+         a->open_duration_ns == b->open_duration_ns &&
+         a->half_open_max_calls == b->half_open_max_calls &&
+         a->trip_codes == b->trip_codes &&
+         a->probe_timeout_ns == b->probe_timeout_ns;
 }
 
 static bool config_valid(const grpcr_breaker_config *c) {
   const grpcr_code_set all = GRPCR_CODE_BIT(GRPCR_STATUS_COUNT) - 1u;
+  if (c == NULL) return false;
   /* Written so that a NaN threshold fails too. */
   if (!(c->failure_rate_threshold > 0.0 && c->failure_rate_threshold <= 1.0))
     return false;
   if (c->minimum_calls == 0 || c->half_open_max_calls == 0) return false;
   if (c->window_ns <= 0 || c->open_duration_ns <= 0) return false;
-  if (c->trip_codes == 0 || (c->trip_codes & GRPCR_CODE_BIT(0)) != 0)
+  if (c->probe_timeout_ns <= 0) return false;
+  if (c->trip_codes == 0 ||
+      (c->trip_codes & GRPCR_CODE_BIT(GRPCR_STATUS_OK)) != 0)
     return false;
   /* Bits beyond the last status code name no status: a caller bug. */
   if ((c->trip_codes & ~all) != 0) return false;
   return true;
 }
 
-/* Floor division, so that bucket epochs stay contiguous across 0 even if a
- * caller's clock starts at a negative offset. */
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
-  return q;
+static bool is_trip_code(const grpcr_breaker_config *cfg, int status_code) {
+  /* Out-of-range codes are UNKNOWN, as in stats. */
+  if (status_code < 0 || status_code >= GRPCR_STATUS_COUNT)
+    status_code = GRPCR_STATUS_UNKNOWN;
+  return (cfg->trip_codes & GRPCR_CODE_BIT(status_code)) != 0;
 }
 
-static size_t slot_of(int64_t epoch) {
-  int64_t m = epoch % GRPCR_BREAKER_BUCKETS;
-  if (m < 0) m += GRPCR_BREAKER_BUCKETS;
-  return (size_t)m;
-}
-
-static void window_clear(grpcr_breaker *b) {
-  for (size_t i = 0; i < GRPCR_BREAKER_BUCKETS; i++) {
-    b->ring[i].calls = 0;
-    b->ring[i].failures = 0;
+grpcr_verdict grpcr_breaker_verdict(const grpcr_breaker_config *cfg,
+                                    int status_code,
+                                    grpcr_status_origin origin) {
+  const bool trip = is_trip_code(cfg, status_code);
+  switch (origin) {
+    case GRPCR_ORIGIN_REMOTE:
+      return trip ? GRPCR_VERDICT_FAILURE : GRPCR_VERDICT_SUCCESS;
+    case GRPCR_ORIGIN_CANCELLED:
+    case GRPCR_ORIGIN_DEADLINE:
+      return trip ? GRPCR_VERDICT_FAILURE : GRPCR_VERDICT_NONE;
+    case GRPCR_ORIGIN_LOCAL:
+      return GRPCR_VERDICT_NONE;
   }
-  b->sum_calls = 0;
-  b->sum_failures = 0;
-}
-
-/* Moves the window's head to the bucket of now_ns (never older than the
- * head: the breaker's clock does not go back), expiring the buckets it
- * passes from the running sums. */
-static void window_advance(grpcr_breaker *b, int64_t now_ns) {
-  if (b->have_epoch && now_ns >= b->cur_start_ns &&
-      now_ns - b->cur_start_ns < b->bucket_ns)
-    return;
-  int64_t e = floor_div(now_ns, b->bucket_ns);
-  if (b->have_epoch && e <= b->cur_epoch) return;
-  if (!b->have_epoch || e - b->cur_epoch >= GRPCR_BREAKER_BUCKETS) {
-    window_clear(b);
-  } else {
-    for (int64_t x = b->cur_epoch + 1; x <= e; x++) {
-      bucket *k = &b->ring[slot_of(x)];
-      b->sum_calls -= k->calls;
-      b->sum_failures -= k->failures;
-      k->calls = 0;
-      k->failures = 0;
-      k->epoch = x;
-    }
-  }
-  b->have_epoch = true;
-  b->cur_epoch = e;
-  b->cur_start_ns = e * b->bucket_ns;
-  b->cur_slot = slot_of(e);
-  b->ring[b->cur_slot].epoch = e;
-}
-
-/* Sums the buckets still inside the window ending at now_ns, for snapshots:
- * read-only, so a reader never moves the window. */
-static void window_sum(const grpcr_breaker *b, int64_t now_ns,
-                       uint64_t *calls, uint64_t *failures) {
-  int64_t cur = floor_div(now_ns, b->bucket_ns);
-  uint64_t c = 0, f = 0;
-  for (size_t i = 0; i < GRPCR_BREAKER_BUCKETS; i++) {
-    const bucket *k = &b->ring[i];
-    if (k->epoch > cur - GRPCR_BREAKER_BUCKETS && k->epoch <= cur) {
-      c += k->calls;
-      f += k->failures;
-    }
-  }
-  *calls = c;
-  *failures = f;
-}
-
-static void window_add(grpcr_breaker *b, int64_t now_ns, bool failure) {
-  window_advance(b, now_ns);
-  bucket *k = &b->ring[b->cur_slot];
-  k->calls++;
-  b->sum_calls++;
-  if (failure) {
-    k->failures++;
-    b->sum_failures++;
-  }
+  return GRPCR_VERDICT_NONE;
 }
 
 /* Returns now_ns, or the latest time already seen if now_ns is older. */
 static int64_t advance_clock(grpcr_breaker *b, int64_t now_ns) {
   if (now_ns > b->latest_ns) b->latest_ns = now_ns;
   return b->latest_ns;
+}
+
+static void free_all_probes(grpcr_breaker *b) {
+  for (uint32_t i = 0; i < b->n_probes; i++) b->probes[i].busy = false;
+  b->probes_busy = 0;
+  b->next_expiry_ns = INT64_MAX;
 }
 
 static void transition(grpcr_breaker *b, grpcr_breaker_state to,
@@ -179,10 +153,12 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
   b->state_since_ns = now_ns;
   b->generation++;
   b->transitions_total++;
-  b->half_open_admitted = 0;
+  /* Tickets of the old generation are stale from here on, so their slots
+   * are free. */
+  free_all_probes(b);
   b->half_open_succeeded = 0;
   if (to == GRPCR_BREAKER_OPEN) b->opened_total++;
-  if (to == GRPCR_BREAKER_CLOSED) window_clear(b);
+  if (to == GRPCR_BREAKER_CLOSED) grpcr_window_clear(&b->window);
   if (tr != NULL) {
     tr->happened = true;
     tr->from = from;
@@ -190,18 +166,12 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
   }
 }
 
-static bool is_failure(const grpcr_breaker *b, int status_code) {
-  /* Out-of-range codes are UNKNOWN, as in stats. */
-  if (status_code < 0 || status_code >= GRPCR_STATUS_COUNT) status_code = 2;
-  return (b->cfg.trip_codes & GRPCR_CODE_BIT(status_code)) != 0;
-}
-
 /* Division, not failures >= threshold * calls: the product can round up
  * (0.07 * 100 is 7.000000000000001), whereas failures / calls is the nearest
  * double to the exact rate, so a rate equal to the configured decimal
  * compares equal to it. calls >= minimum_calls >= 1 here. */
-static bool should_open(const grpcr_breaker *b, uint64_t calls,
-                        uint64_t failures) {
+static bool should_open(const grpcr_breaker *b) {
+  const uint64_t calls = b->window.sum[0], failures = b->window.sum[1];
   if (calls < b->cfg.minimum_calls) return false;
   return (double)failures / (double)calls >= b->cfg.failure_rate_threshold;
 }
@@ -218,28 +188,131 @@ static void maybe_half_open(grpcr_breaker *b, int64_t now_ns,
              b->state_since_ns + b->cfg.open_duration_ns, tr);
 }
 
+/* Frees the probe slots held for probe_timeout or longer. */
+static void expire_probes(grpcr_breaker *b, int64_t now_ns) {
+  if (now_ns < b->next_expiry_ns) return;
+  int64_t next = INT64_MAX;
+  for (uint32_t i = 0; i < b->n_probes; i++) {
+    probe_slot *p = &b->probes[i];
+    if (!p->busy) continue;
+    if (now_ns - p->since_ns >= b->cfg.probe_timeout_ns) {
+      p->busy = false;
+      b->probes_busy--;
+      b->probes_expired_total++;
+    } else if (p->since_ns + b->cfg.probe_timeout_ns < next) {
+      next = p->since_ns + b->cfg.probe_timeout_ns;
+    }
+  }
+  b->next_expiry_ns = next;
+}
+
+/* Takes a free probe slot (the caller checked that one is free). */
+static void lease_probe(grpcr_breaker *b, int64_t now_ns,
+                        grpcr_breaker_ticket *ticket) {
+  for (uint32_t i = 0; i < b->n_probes; i++) {
+    probe_slot *p = &b->probes[i];
+    if (p->busy) continue;
+    p->busy = true;
+    p->since_ns = now_ns;
+    p->seq = ++b->lease_seq;
+    b->probes_busy++;
+    if (now_ns + b->cfg.probe_timeout_ns < b->next_expiry_ns)
+      b->next_expiry_ns = now_ns + b->cfg.probe_timeout_ns;
+    ticket->slot = i;
+    ticket->seq = p->seq;
+    return;
+  }
+}
+
+/* The slot a HALF_OPEN ticket still holds, or NULL if its lease is gone. */
+static probe_slot *held_slot(grpcr_breaker *b,
+                             const grpcr_breaker_ticket *ticket) {
+  if (ticket->slot >= b->n_probes) return NULL;
+  probe_slot *p = &b->probes[ticket->slot];
+  return p->busy && p->seq == ticket->seq ? p : NULL;
+}
+
 grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
                                     int64_t now_ns) {
-  if (cfg == NULL || !config_valid(cfg)) return NULL;
+  if (!config_valid(cfg)) return NULL;
   grpcr_breaker *b = calloc(1, sizeof(*b));
   if (b == NULL) return NULL;
-  if (pthread_mutex_init(&b->mu, NULL) != 0) {
+  b->probes = calloc(cfg->half_open_max_calls, sizeof(*b->probes));
+  if (b->probes == NULL || pthread_mutex_init(&b->mu, NULL) != 0) {
+    free(b->probes);
     free(b);
     return NULL;
   }
+  atomic_init(&b->refs, 1);
   b->cfg = *cfg;
-  b->bucket_ns = cfg->window_ns / GRPCR_BREAKER_BUCKETS;
-  if (b->bucket_ns == 0) b->bucket_ns = 1;
+  b->n_probes = cfg->half_open_max_calls;
+  b->next_expiry_ns = INT64_MAX;
   b->state = GRPCR_BREAKER_CLOSED;
   b->state_since_ns = now_ns;
   b->latest_ns = now_ns;
+  grpcr_window_init(&b->window, cfg->window_ns, now_ns);
   return b;
+}
+
+void grpcr_breaker_ref(grpcr_breaker *b) {
+  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 }
 
 void grpcr_breaker_destroy(grpcr_breaker *b) {
   if (b == NULL) return;
+  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+    return;
   pthread_mutex_destroy(&b->mu);
+  free(b->probes);
   free(b);
+}
+
+/* Resizes the probe slots, keeping slot i for i below the new count (so
+ * tickets stay valid) and freeing the rest. false on ENOMEM. */
+static bool resize_probes(grpcr_breaker *b, uint32_t n) {
+  if (n == b->n_probes) return true;
+  probe_slot *p = calloc(n, sizeof(*p));
+  if (p == NULL) return false;
+  const uint32_t keep = n < b->n_probes ? n : b->n_probes;
+  memcpy(p, b->probes, keep * sizeof(*p));
+  for (uint32_t i = keep; i < b->n_probes; i++) {
+    if (!b->probes[i].busy) continue;
+    b->probes_busy--;
+    b->no_verdict_total++;
+    b->probes_freed_total++;
+  }
+  free(b->probes);
+  b->probes = p;
+  b->n_probes = n;
+  return true;
+}
+
+int grpcr_breaker_reconfigure(grpcr_breaker *b,
+                              const grpcr_breaker_config *cfg, int64_t now_ns,
+                              grpcr_breaker_transition *tr) {
+  if (tr != NULL) tr->happened = false;
+  if (b == NULL || !config_valid(cfg)) return GRPCR_EINVAL;
+  pthread_mutex_lock(&b->mu);
+  int rc = 0;
+  now_ns = advance_clock(b, now_ns);
+  if (!grpcr_breaker_config_equal(&b->cfg, cfg)) {
+    if (!resize_probes(b, cfg->half_open_max_calls)) {
+      rc = GRPCR_ENOMEM;
+    } else {
+      grpcr_window_resize(&b->window, cfg->window_ns, now_ns);
+      b->cfg = *cfg;
+      /* Leases keep their start; a shorter timeout applies to them now. */
+      b->next_expiry_ns = INT64_MIN;
+      b->reconfigured_total++;
+      if (b->state == GRPCR_BREAKER_OPEN &&
+          now_ns - b->state_since_ns >= cfg->open_duration_ns) {
+        /* Never placed before now: until this moment it was rejecting. */
+        transition(b, GRPCR_BREAKER_HALF_OPEN, now_ns, tr);
+      }
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
 }
 
 bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
@@ -250,6 +323,8 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
   pthread_mutex_lock(&b->mu);
   now_ns = advance_clock(b, now_ns);
   maybe_half_open(b, now_ns, tr);
+  ticket->slot = UINT32_MAX;
+  ticket->seq = 0;
   switch (b->state) {
     case GRPCR_BREAKER_CLOSED:
       admitted = true;
@@ -258,8 +333,10 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
       admitted = false;
       break;
     case GRPCR_BREAKER_HALF_OPEN:
-      admitted = b->half_open_admitted < b->cfg.half_open_max_calls;
-      if (admitted) b->half_open_admitted++;
+      expire_probes(b, now_ns);
+      admitted = b->probes_busy + b->half_open_succeeded <
+                 b->cfg.half_open_max_calls;
+      if (admitted) lease_probe(b, now_ns, ticket);
       break;
   }
   if (admitted) {
@@ -272,26 +349,69 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
   return admitted;
 }
 
-void grpcr_breaker_record(grpcr_breaker *b, const grpcr_breaker_ticket *ticket,
-                          int status_code, int64_t now_ns,
-                          grpcr_breaker_transition *tr) {
-  if (tr != NULL) tr->happened = false;
-  pthread_mutex_lock(&b->mu);
+static void record_verdict(grpcr_breaker *b,
+                           const grpcr_breaker_ticket *ticket,
+                           grpcr_verdict verdict, int64_t now_ns,
+                           grpcr_breaker_transition *tr) {
   now_ns = advance_clock(b, now_ns);
-  bool failure = is_failure(b, status_code);
   /* OPEN never hands out tickets, so a current-generation ticket there can
    * only be a caller bug; it is dropped like a stale one. */
   if (ticket->generation != b->generation || b->state == GRPCR_BREAKER_OPEN) {
     b->stale_results_total++;
-  } else if (b->state == GRPCR_BREAKER_CLOSED) {
-    window_add(b, now_ns, failure);
-    if (should_open(b, b->sum_calls, b->sum_failures))
-      transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
-  } else if (failure) {
+    return;
+  }
+  if (b->state == GRPCR_BREAKER_CLOSED) {
+    if (verdict == GRPCR_VERDICT_NONE) {
+      b->no_verdict_total++;
+      return;
+    }
+    grpcr_window_add(&b->window, now_ns, 1,
+                     verdict == GRPCR_VERDICT_FAILURE ? 1 : 0);
+    if (should_open(b)) transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
+    return;
+  }
+  probe_slot *slot = held_slot(b, ticket);
+  if (slot == NULL) {
+    /* Its lease ran out: the slot went to another probe. */
+    b->stale_results_total++;
+    return;
+  }
+  slot->busy = false;
+  b->probes_busy--;
+  if (verdict == GRPCR_VERDICT_NONE) {
+    b->no_verdict_total++;
+    b->probes_freed_total++;
+  } else if (verdict == GRPCR_VERDICT_FAILURE) {
     transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
   } else if (++b->half_open_succeeded >= b->cfg.half_open_max_calls) {
     transition(b, GRPCR_BREAKER_CLOSED, now_ns, tr);
   }
+}
+
+void grpcr_breaker_record_outcome(grpcr_breaker *b,
+                                  const grpcr_breaker_ticket *ticket,
+                                  int status_code, grpcr_status_origin origin,
+                                  int64_t now_ns,
+                                  grpcr_breaker_transition *tr) {
+  if (tr != NULL) tr->happened = false;
+  pthread_mutex_lock(&b->mu);
+  record_verdict(b, ticket, grpcr_breaker_verdict(&b->cfg, status_code, origin),
+                 now_ns, tr);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void grpcr_breaker_record(grpcr_breaker *b, const grpcr_breaker_ticket *ticket,
+                          int status_code, int64_t now_ns,
+                          grpcr_breaker_transition *tr) {
+  grpcr_breaker_record_outcome(b, ticket, status_code, GRPCR_ORIGIN_REMOTE,
+                               now_ns, tr);
+}
+
+void grpcr_breaker_release(grpcr_breaker *b,
+                           const grpcr_breaker_ticket *ticket,
+                           int64_t now_ns) {
+  pthread_mutex_lock(&b->mu);
+  record_verdict(b, ticket, GRPCR_VERDICT_NONE, now_ns, NULL);
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -306,7 +426,8 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   memset(out, 0, sizeof(*out));
   out->state = b->state;
   out->time_in_state_ns = now_ns - b->state_since_ns;
-  window_sum(b, now_ns, &out->calls_in_window, &out->failures_in_window);
+  grpcr_window_sum_at(&b->window, now_ns, &out->calls_in_window,
+                      &out->failures_in_window);
   out->rejected_total = b->rejected_total;
   out->transitions_total = b->transitions_total;
   out->opened_total = b->opened_total;
@@ -314,5 +435,11 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   out->open_ns_total = b->open_ns_closed_periods;
   if (b->state == GRPCR_BREAKER_OPEN) out->open_ns_total += out->time_in_state_ns;
   out->open_duration_ns = b->cfg.open_duration_ns;
+  out->no_verdict_total = b->no_verdict_total;
+  out->probes_freed_total = b->probes_freed_total;
+  out->probes_expired_total = b->probes_expired_total;
+  out->probes_in_flight = b->probes_busy;
+  out->probe_timeout_ns = b->cfg.probe_timeout_ns;
+  out->reconfigured_total = b->reconfigured_total;
   pthread_mutex_unlock(&b->mu);
 }

@@ -1,43 +1,35 @@
-/* The retry budget: a ring of time buckets with running sums, so a decision
- * is a few adds under a mutex and memory does not depend on the request
- * rate. */
+/* The retry budget: the shared sliding window (window.h) of requests and
+ * retries, so a decision is a few adds under a mutex and memory does not
+ * depend on the request rate. */
 #include "grpcr/budget.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  int64_t epoch; /* now_ns / bucket_ns of the interval this bucket counts */
-  uint64_t requests;
-  uint64_t retries;
-} bucket;
+#include "core_internal.h"
+#include "window.h"
 
 struct grpcr_budget {
   pthread_mutex_t mu;
   grpcr_budget_config cfg;
-  int64_t bucket_ns;
   double floor_total; /* min_retries_per_second * window seconds */
-  /* The newest epoch seen. Buckets hold the epochs (latest - BUCKETS,
-   * latest]; the sums below are theirs, kept so no decision loops. */
-  int64_t latest;
-  /* Where the latest bucket starts, so that the common case (now_ns still
-   * inside it) costs a compare instead of a 64-bit division. */
-  int64_t latest_start_ns;
-  size_t latest_slot;
-  uint64_t requests_in_window;
-  uint64_t retries_in_window;
+  grpcr_window window; /* n[0] requests, n[1] retries */
   uint64_t requests_total;
   uint64_t retries_total;
   uint64_t denied_total;
-  bucket ring[GRPCR_BUDGET_BUCKETS];
+  uint64_t reconfigured_total;
 
-  /* Set for budgets made by grpcr_budget_acquire; the fields below are
-   * guarded by registry_mu, shared is immutable. */
+  /* References: the creator's, then one per grpcr_budget_ref or acquire.
+   * A shared budget's last release takes registry_mu to leave the list, so
+   * an acquire (which adds under registry_mu) never finds a dying one. */
+  _Atomic uint64_t refs;
+  /* Set for budgets made by grpcr_budget_acquire; key and next are guarded
+   * by registry_mu, shared is immutable. */
   bool shared;
   char *key;
-  uint64_t refs;
   struct grpcr_budget *next;
 };
 
@@ -58,62 +50,12 @@ static bool config_valid(const grpcr_budget_config *c) {
          c->min_retries_per_second >= 0 && c->window_ns > 0;
 }
 
-/* Floor division, so that a fake clock may start below zero. */
-static int64_t epoch_of(const grpcr_budget *b, int64_t now_ns) {
-  int64_t q = now_ns / b->bucket_ns;
-  if (now_ns % b->bucket_ns < 0) q--;
-  return q;
-}
-
-static size_t slot_of(int64_t epoch) {
-  int64_t r = epoch % GRPCR_BUDGET_BUCKETS;
-  return (size_t)(r < 0 ? r + GRPCR_BUDGET_BUCKETS : r);
-}
-
-/* Epoch e contains now_ns. Its start is computed from now_ns rather than as
- * e * bucket_ns, which may not fit; within a bucket of INT64_MIN it is
- * clamped there, at worst counting a call of the next bucket in this one. */
-static void set_latest(grpcr_budget *b, int64_t e, int64_t now_ns) {
-  int64_t rem = now_ns % b->bucket_ns;
-  if (rem < 0) rem += b->bucket_ns;
-  b->latest = e;
-  b->latest_slot = slot_of(e);
-  b->latest_start_ns = now_ns >= INT64_MIN + rem ? now_ns - rem : INT64_MIN;
-}
-
-/* Moves the window to now_ns, clearing the buckets it leaves behind, and
- * returns the current bucket. A now_ns older than the newest one seen (two
- * threads reading the clock and locking in the other order) counts in the
- * newest bucket: one bucket off, never lost. Called with mu held. */
-static bucket *advance(grpcr_budget *b, int64_t now_ns) {
-  /* Unsigned difference: exact whenever now_ns >= latest_start_ns, and
-   * latest_start_ns may be far from now_ns after a clock jump. */
-  if (now_ns < b->latest_start_ns ||
-      (uint64_t)now_ns - (uint64_t)b->latest_start_ns <
-          (uint64_t)b->bucket_ns) {
-    return &b->ring[b->latest_slot];
-  }
-  const int64_t e = epoch_of(b, now_ns);
-  if (e > b->latest) {
-    /* Unsigned: the gap may exceed INT64_MAX after a huge clock jump. */
-    uint64_t steps = (uint64_t)e - (uint64_t)b->latest;
-    if (steps > GRPCR_BUDGET_BUCKETS) steps = GRPCR_BUDGET_BUCKETS;
-    for (uint64_t i = steps; i >= 1; i--) {
-      const int64_t ep = e - (int64_t)(i - 1);
-      bucket *k = &b->ring[slot_of(ep)];
-      b->requests_in_window -= k->requests;
-      b->retries_in_window -= k->retries;
-      k->epoch = ep;
-      k->requests = 0;
-      k->retries = 0;
-    }
-    set_latest(b, e, now_ns);
-  }
-  return &b->ring[b->latest_slot];
-}
-
 static double allowed(const grpcr_budget *b) {
-  return b->cfg.ratio * (double)b->requests_in_window + b->floor_total;
+  return b->cfg.ratio * (double)b->window.sum[0] + b->floor_total;
+}
+
+static double floor_of(const grpcr_budget_config *cfg) {
+  return cfg->min_retries_per_second * ((double)cfg->window_ns / 1e9);
 }
 
 static grpcr_budget *budget_new(const grpcr_budget_config *cfg,
@@ -126,15 +68,9 @@ static grpcr_budget *budget_new(const grpcr_budget_config *cfg,
     return NULL;
   }
   b->cfg = *cfg;
-  /* Windows shorter than BUCKETS ns are nonsense but must not divide by
-   * zero. */
-  b->bucket_ns = cfg->window_ns / GRPCR_BUDGET_BUCKETS;
-  if (b->bucket_ns == 0) b->bucket_ns = 1;
-  b->floor_total = cfg->min_retries_per_second * ((double)cfg->window_ns / 1e9);
-  set_latest(b, epoch_of(b, now_ns), now_ns);
-  for (int i = 0; i < GRPCR_BUDGET_BUCKETS; i++) {
-    b->ring[slot_of(b->latest - i)].epoch = b->latest - i;
-  }
+  b->floor_total = floor_of(cfg);
+  grpcr_window_init(&b->window, cfg->window_ns, now_ns);
+  atomic_init(&b->refs, 1);
   return b;
 }
 
@@ -149,33 +85,53 @@ grpcr_budget *grpcr_budget_create(const grpcr_budget_config *cfg,
   return budget_new(cfg, now_ns);
 }
 
-/* On a budget from grpcr_budget_acquire this drops one reference, exactly
- * like grpcr_budget_release: destroying a shared budget outright would free
- * it under the other channels. NULL is a no-op. */
-void grpcr_budget_destroy(grpcr_budget *b) {
-  if (b == NULL) return;
-  if (b->shared) {
-    grpcr_budget_release(b);
-    return;
+void grpcr_budget_destroy(grpcr_budget *b) { grpcr_budget_release(b); }
+
+void grpcr_budget_ref(grpcr_budget *b) {
+  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+int grpcr_budget_reconfigure(grpcr_budget *b, const grpcr_budget_config *cfg,
+                             int64_t now_ns) {
+  if (b == NULL || b->shared || !config_valid(cfg)) return GRPCR_EINVAL;
+  pthread_mutex_lock(&b->mu);
+  if (!grpcr_budget_config_equal(&b->cfg, cfg)) {
+    b->cfg = *cfg;
+    b->floor_total = floor_of(cfg);
+    grpcr_window_resize(&b->window, cfg->window_ns, now_ns);
+    b->reconfigured_total++;
   }
-  budget_free(b);
+  pthread_mutex_unlock(&b->mu);
+  return 0;
+}
+
+void grpcr_budget_absorb(grpcr_budget *dst, const grpcr_budget *src,
+                         int64_t now_ns) {
+  if (dst == NULL || src == NULL || dst == src) return;
+  /* One lock at a time (a copy of src's window), so two absorbs in
+   * opposite directions cannot deadlock. */
+  grpcr_budget *s = (grpcr_budget *)src;
+  pthread_mutex_lock(&s->mu);
+  grpcr_window from = s->window;
+  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_lock(&dst->mu);
+  grpcr_window_merge(&dst->window, &from, now_ns);
+  pthread_mutex_unlock(&dst->mu);
 }
 
 void grpcr_budget_on_request(grpcr_budget *b, int64_t now_ns) {
   pthread_mutex_lock(&b->mu);
-  advance(b, now_ns)->requests++;
-  b->requests_in_window++;
+  grpcr_window_add(&b->window, now_ns, 1, 0);
   b->requests_total++;
   pthread_mutex_unlock(&b->mu);
 }
 
 bool grpcr_budget_try_retry(grpcr_budget *b, int64_t now_ns) {
   pthread_mutex_lock(&b->mu);
-  bucket *cur = advance(b, now_ns);
-  const bool ok = (double)(b->retries_in_window + 1) <= allowed(b);
+  grpcr_window_advance(&b->window, now_ns);
+  const bool ok = (double)(b->window.sum[1] + 1) <= allowed(b);
   if (ok) {
-    cur->retries++;
-    b->retries_in_window++;
+    grpcr_window_add(&b->window, now_ns, 0, 1);
     b->retries_total++;
   } else {
     b->denied_total++;
@@ -187,20 +143,22 @@ bool grpcr_budget_try_retry(grpcr_budget *b, int64_t now_ns) {
 void grpcr_budget_snapshot_get(grpcr_budget *b, int64_t now_ns,
                                grpcr_budget_snapshot *out) {
   pthread_mutex_lock(&b->mu);
-  advance(b, now_ns);
+  grpcr_window_advance(&b->window, now_ns);
   const double a = allowed(b);
-  out->requests_in_window = b->requests_in_window;
-  out->retries_in_window = b->retries_in_window;
+  const uint64_t retries = b->window.sum[1];
+  out->requests_in_window = b->window.sum[0];
+  out->retries_in_window = retries;
   out->allowed_in_window = a;
   if (a <= 0) {
-    out->utilisation = b->retries_in_window > 0 ? 1.0 : 0.0;
+    out->utilisation = retries > 0 ? 1.0 : 0.0;
   } else {
-    const double u = (double)b->retries_in_window / a;
+    const double u = (double)retries / a;
     out->utilisation = u > 1.0 ? 1.0 : u;
   }
   out->requests_total = b->requests_total;
   out->retries_total = b->retries_total;
   out->denied_total = b->denied_total;
+  out->reconfigured_total = b->reconfigured_total;
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -209,8 +167,8 @@ void grpcr_budget_snapshot_get(grpcr_budget *b, int64_t now_ns,
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static grpcr_budget *registry_head;
 
-static bool same_config(const grpcr_budget_config *a,
-                        const grpcr_budget_config *b) {
+bool grpcr_budget_config_equal(const grpcr_budget_config *a,
+                               const grpcr_budget_config *b) {
   return a->ratio == b->ratio &&
          a->min_retries_per_second == b->min_retries_per_second &&
          a->window_ns == b->window_ns;
@@ -221,14 +179,21 @@ static bool same_config(const grpcr_budget_config *a,
 grpcr_budget *grpcr_budget_acquire(const char *key,
                                    const grpcr_budget_config *cfg,
                                    int64_t now_ns) {
+  return grpcr_budget_acquire_created(key, cfg, now_ns, NULL);
+}
+
+grpcr_budget *grpcr_budget_acquire_created(const char *key,
+                                           const grpcr_budget_config *cfg,
+                                           int64_t now_ns, bool *created) {
+  if (created != NULL) *created = false;
   if (key == NULL || !config_valid(cfg)) return NULL;
   pthread_mutex_lock(&registry_mu);
   grpcr_budget *b = registry_head;
-  while (b != NULL && !(strcmp(b->key, key) == 0 && same_config(&b->cfg, cfg))) {
+  while (b != NULL && !(strcmp(b->key, key) == 0 && grpcr_budget_config_equal(&b->cfg, cfg))) {
     b = b->next;
   }
   if (b != NULL) {
-    b->refs++;
+    grpcr_budget_ref(b);
   } else {
     b = budget_new(cfg, now_ns);
     char *k = b != NULL ? strdup(key) : NULL;
@@ -238,25 +203,25 @@ grpcr_budget *grpcr_budget_acquire(const char *key,
     } else {
       b->shared = true;
       b->key = k;
-      b->refs = 1;
       b->next = registry_head;
       registry_head = b;
+      if (created != NULL) *created = true;
     }
   }
   pthread_mutex_unlock(&registry_mu);
   return b;
 }
 
-/* On a budget from grpcr_budget_create (one owner, so one reference) this
- * is grpcr_budget_destroy. NULL is a no-op. */
 void grpcr_budget_release(grpcr_budget *b) {
   if (b == NULL) return;
   if (!b->shared) {
-    budget_free(b);
+    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+      budget_free(b);
     return;
   }
   pthread_mutex_lock(&registry_mu);
-  const bool last = --b->refs == 0;
+  const bool last =
+      atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1;
   if (last) {
     grpcr_budget **p = &registry_head;
     while (*p != b) p = &(*p)->next;

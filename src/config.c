@@ -434,6 +434,9 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
     } else if (key_is(m, "halfOpenMaxCalls")) {
       read_uint(c, f, m->value, 1, GRPCR_HALF_OPEN_MAX_CALLS_LIMIT,
                 &b->half_open_max_calls);
+    } else if (key_is(m, "probeTimeout")) {
+      read_duration(c, f, m->value, GRPCR_PROBE_TIMEOUT_NS_MIN, false,
+                    GRPCR_PROBE_TIMEOUT_NS_MAX, &b->probe_timeout_ns);
     } else if (key_is(m, "tripOnStatusCodes")) {
       read_codes(c, f, m->value,
                  "OK cannot trip the breaker: it is not a failure",

@@ -18,8 +18,9 @@ struct grpcr_channel_stats {
   grpcr_channel_stats *prev, *next; /* guarded by the registry mutex */
   char *name;
   char *target;
-  grpcr_breaker *breaker; /* guarded by the registry mutex */
-  grpcr_budget *budget;   /* guarded by the registry mutex */
+  /* Guarded by the registry mutex; the entry holds a reference on each. */
+  grpcr_breaker *breaker;
+  grpcr_budget *budget;
 
   _Atomic uint64_t requests;
   _Atomic uint64_t attempts;
@@ -32,6 +33,9 @@ struct grpcr_channel_stats {
   _Atomic uint64_t wait_count;
   _Atomic uint64_t wait_sum_ns;
   _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
+  _Atomic uint64_t local_errors;
+  _Atomic uint64_t committed_too_large;
+  _Atomic uint64_t config_updates;
 };
 
 struct grpcr_registry {
@@ -73,6 +77,8 @@ grpcr_registry *grpcr_registry_create(void) {
 }
 
 static void entry_free(grpcr_channel_stats *s) {
+  grpcr_breaker_destroy(s->breaker);
+  grpcr_budget_release(s->budget);
   free(s->name);
   free(s->target);
   free(s);
@@ -122,10 +128,17 @@ void grpcr_registry_remove(grpcr_registry *r, grpcr_channel_stats *s) {
 
 void grpcr_registry_attach(grpcr_registry *r, grpcr_channel_stats *s,
                            grpcr_breaker *breaker, grpcr_budget *budget) {
+  if (breaker != NULL) grpcr_breaker_ref(breaker);
+  if (budget != NULL) grpcr_budget_ref(budget);
   pthread_mutex_lock(&r->mu);
+  grpcr_breaker *old_breaker = s->breaker;
+  grpcr_budget *old_budget = s->budget;
   s->breaker = breaker;
   s->budget = budget;
   pthread_mutex_unlock(&r->mu);
+  /* Outside the lock: a last release may take the budget registry's. */
+  grpcr_breaker_destroy(old_breaker);
+  grpcr_budget_release(old_budget);
 }
 
 void grpcr_stats_on_request(grpcr_channel_stats *s) { inc(&s->requests); }
@@ -165,8 +178,20 @@ void grpcr_stats_on_rejected(grpcr_channel_stats *s) {
   inc(&s->breaker_rejected);
 }
 
+void grpcr_stats_on_local_error(grpcr_channel_stats *s) {
+  inc(&s->local_errors);
+}
+
+void grpcr_stats_on_committed_too_large(grpcr_channel_stats *s) {
+  inc(&s->committed_too_large);
+}
+
+void grpcr_stats_on_config_update(grpcr_channel_stats *s) {
+  inc(&s->config_updates);
+}
+
 void grpcr_stats_on_final(grpcr_channel_stats *s, int code) {
-  if (code < 0 || code >= GRPCR_STATUS_COUNT) code = 2; /* UNKNOWN */
+  if (code < 0 || code >= GRPCR_STATUS_COUNT) code = GRPCR_STATUS_UNKNOWN;
   inc(&s->status_counts[code]);
   inc(&s->finished);
 }
@@ -202,6 +227,9 @@ double grpcr_stats_wait_quantile(
 static void snapshot_counters(grpcr_channel_stats *s,
                               grpcr_channel_snapshot *o) {
   o->finished = load(&s->finished);
+  o->local_errors = load(&s->local_errors);
+  o->committed_too_large = load(&s->committed_too_large);
+  o->config_updates = load(&s->config_updates);
   for (size_t i = 0; i < GRPCR_STATUS_COUNT; i++)
     o->status_counts[i] = load(&s->status_counts[i]);
   o->budget_denied = load(&s->budget_denied);

@@ -1,14 +1,22 @@
 /* A circuit breaker: CLOSED / OPEN / HALF_OPEN.
  *
- * CLOSED counts finished calls in a window (a ring of GRPCR_BREAKER_BUCKETS
- * time buckets). A call that ended with a trip code is a failure, any other
- * finished call a success. It opens when calls >= minimum_calls and
- * failures / calls >= failure_rate_threshold (inclusive).
+ * Every admitted call gives at most one verdict (grpcr_breaker_verdict):
+ * failure (a trip code), success (any other status from the dependency),
+ * or none (cancelled by the application, a deadline enforced by the client,
+ * an error the client made about the request itself). A call without a
+ * verdict only gives back what it held.
+ * CLOSED counts verdicts in a window (a ring of GRPCR_BREAKER_BUCKETS time
+ * buckets). It opens when calls >= minimum_calls and failures / calls >=
+ * failure_rate_threshold (inclusive).
  * OPEN rejects every call for exactly open_duration, then is HALF_OPEN from
  * that moment (applied by the next acquire or snapshot, whichever is first).
- * HALF_OPEN admits exactly half_open_max_calls calls and rejects the rest;
- * when all of them have succeeded it closes with the window cleared, the
- * first failure reopens it for a fresh open_duration.
+ * HALF_OPEN has half_open_max_calls probe slots. A call is admitted while
+ * probes in flight + probes succeeded < half_open_max_calls, and holds a
+ * slot until its verdict; a probe with no verdict frees its slot, and so
+ * does one that has held it for probe_timeout (its late verdict is then
+ * ignored as stale). When half_open_max_calls probes have succeeded it
+ * closes with the window cleared; the first failure reopens it for a fresh
+ * open_duration.
  * Each transition starts a new generation; a result recorded with a ticket
  * from an older generation is ignored. Rejected calls are not failures.
  *
@@ -45,24 +53,39 @@ typedef struct {
   int64_t open_duration_ns;      /* > 0 */
   uint32_t half_open_max_calls;  /* >= 1 */
   grpcr_code_set trip_codes;     /* non-empty, never OK */
+  int64_t probe_timeout_ns;      /* > 0: the longest a probe holds a slot */
 } grpcr_breaker_config;
 
 /* 0.5, 20 calls, 10 s window, 30 s open, 1 probe, UNAVAILABLE and
- * RESOURCE_EXHAUSTED. */
+ * RESOURCE_EXHAUSTED, 10 s probe timeout. */
 GRPCR_API grpcr_breaker_config grpcr_breaker_config_default(void);
+/* true if every setting is the same. */
+GRPCR_API bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
+                                          const grpcr_breaker_config *b);
 
-typedef struct grpcr_breaker grpcr_breaker;
+/* Where a call's final status came from. */
+typedef enum {
+  /* From the dependency or the way to it: a status the server sent, a
+   * refused or broken connection, a failed pick. */
+  GRPCR_ORIGIN_REMOTE = 0,
+  GRPCR_ORIGIN_CANCELLED, /* the application cancelled the call */
+  GRPCR_ORIGIN_DEADLINE,  /* the client enforced the call's deadline */
+  GRPCR_ORIGIN_LOCAL,     /* the client failed the request itself (a local
+                             size limit): the dependency never saw it */
+} grpcr_status_origin;
 
-/* NULL if cfg is invalid or memory runs out. */
-GRPCR_API grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
-                                              int64_t now_ns);
-GRPCR_API void grpcr_breaker_destroy(grpcr_breaker *b);
+typedef enum {
+  GRPCR_VERDICT_NONE = 0,
+  GRPCR_VERDICT_SUCCESS,
+  GRPCR_VERDICT_FAILURE,
+} grpcr_verdict;
 
-/* What an admitted call carries to its grpcr_breaker_record(). */
-typedef struct {
-  uint64_t generation;
-  grpcr_breaker_state admitted_in;
-} grpcr_breaker_ticket;
+/* REMOTE: FAILURE for a trip code, else SUCCESS. CANCELLED and DEADLINE:
+ * FAILURE if the user listed that code in trip_codes, else NONE. LOCAL:
+ * always NONE. Codes outside 0..16 are UNKNOWN. */
+GRPCR_API grpcr_verdict grpcr_breaker_verdict(const grpcr_breaker_config *cfg,
+                                              int status_code,
+                                              grpcr_status_origin origin);
 
 /* A state change, reported to the caller for tracing. */
 typedef struct {
@@ -70,17 +93,62 @@ typedef struct {
   grpcr_breaker_state from, to;
 } grpcr_breaker_transition;
 
+typedef struct grpcr_breaker grpcr_breaker;
+
+/* A breaker with one reference, the caller's. NULL if cfg is invalid or
+ * memory runs out. */
+GRPCR_API grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
+                                              int64_t now_ns);
+/* Shared ownership: ref adds a reference, destroy drops one; the last drop
+ * frees the breaker. Thread-safe; destroy(NULL) is a no-op. */
+GRPCR_API void grpcr_breaker_ref(grpcr_breaker *b);
+GRPCR_API void grpcr_breaker_destroy(grpcr_breaker *b);
+
+/* Applies new settings in place; the state, its generation (so tickets stay
+ * valid), probes in flight and every counter carry over. The window keeps
+ * its counts (as grpcr_budget_reconfigure does). OPEN measures the new
+ * open_duration from when it opened: if that has passed, it is HALF_OPEN at
+ * once. Fewer probe slots free the probes beyond them (no verdict). The
+ * new threshold and minimum apply from the next verdict. Returns 0,
+ * GRPCR_EINVAL (invalid cfg: nothing changed) or GRPCR_ENOMEM. tr may be
+ * NULL. */
+GRPCR_API int grpcr_breaker_reconfigure(grpcr_breaker *b,
+                                        const grpcr_breaker_config *cfg,
+                                        int64_t now_ns,
+                                        grpcr_breaker_transition *tr);
+
+/* What an admitted call carries to its grpcr_breaker_record(). */
+typedef struct {
+  uint64_t generation;
+  grpcr_breaker_state admitted_in;
+  uint32_t slot; /* HALF_OPEN: the probe slot held */
+  uint64_t seq;  /* HALF_OPEN: that slot's lease */
+} grpcr_breaker_ticket;
+
 /* May a call start now? true: admitted, *ticket filled. false: rejected and
  * counted. May move OPEN -> HALF_OPEN (reported in *tr if tr is not NULL). */
 GRPCR_API bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
                                          grpcr_breaker_ticket *ticket,
                                          grpcr_breaker_transition *tr);
-/* Records the final status of an admitted call. Every ticket must be
- * recorded exactly once. tr may be NULL. */
+/* Records an admitted call's verdict, from its status and where the
+ * status came from. Every ticket must be recorded (or released) exactly
+ * once. tr may be NULL. */
+GRPCR_API void grpcr_breaker_record_outcome(grpcr_breaker *b,
+                                            const grpcr_breaker_ticket *ticket,
+                                            int status_code,
+                                            grpcr_status_origin origin,
+                                            int64_t now_ns,
+                                            grpcr_breaker_transition *tr);
+/* grpcr_breaker_record_outcome with GRPCR_ORIGIN_REMOTE. */
 GRPCR_API void grpcr_breaker_record(grpcr_breaker *b,
                                     const grpcr_breaker_ticket *ticket,
                                     int status_code, int64_t now_ns,
                                     grpcr_breaker_transition *tr);
+/* Gives a ticket back with no verdict (a call that ended without one, or
+ * was destroyed before its status was read): a probe frees its slot. */
+GRPCR_API void grpcr_breaker_release(grpcr_breaker *b,
+                                     const grpcr_breaker_ticket *ticket,
+                                     int64_t now_ns);
 
 typedef struct {
   grpcr_breaker_state state;
@@ -93,6 +161,12 @@ typedef struct {
   uint64_t stale_results_total; /* results ignored: older generation */
   int64_t open_ns_total;      /* time spent OPEN, including the current */
   int64_t open_duration_ns;   /* configured */
+  uint64_t no_verdict_total;  /* admitted calls that gave no verdict */
+  uint64_t probes_freed_total;   /* of those, HALF_OPEN probes */
+  uint64_t probes_expired_total; /* probes freed by probe_timeout */
+  uint32_t probes_in_flight;     /* HALF_OPEN slots held now */
+  int64_t probe_timeout_ns;      /* configured */
+  uint64_t reconfigured_total;   /* settings changed in place */
 } grpcr_breaker_snapshot;
 
 /* Applies a due OPEN -> HALF_OPEN transition first, so an idle breaker does

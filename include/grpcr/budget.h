@@ -33,13 +33,32 @@ typedef struct {
 /* ratio 0.1, 10 retries/s, 10 s: what applies when a method has a retry
  * policy but the service config has no retryBudget block. */
 GRPCR_API grpcr_budget_config grpcr_budget_config_default(void);
+/* true if every setting is the same. */
+GRPCR_API bool grpcr_budget_config_equal(const grpcr_budget_config *a,
+                                         const grpcr_budget_config *b);
 
 typedef struct grpcr_budget grpcr_budget;
 
-/* NULL if cfg is invalid or memory runs out. */
+/* A budget with one reference, the caller's. NULL if cfg is invalid or
+ * memory runs out. */
 GRPCR_API grpcr_budget *grpcr_budget_create(const grpcr_budget_config *cfg,
                                             int64_t now_ns);
+/* Ownership is shared by reference: grpcr_budget_ref adds one, and
+ * grpcr_budget_destroy and grpcr_budget_release (the same function) drop
+ * one; the last drop frees the budget (and takes a shared one off the
+ * process list). NULL is a no-op for destroy and release. Thread-safe. */
+GRPCR_API void grpcr_budget_ref(grpcr_budget *b);
 GRPCR_API void grpcr_budget_destroy(grpcr_budget *b);
+
+/* Applies new settings in place, keeping the window's counts: with the same
+ * window length every bucket carries over; with another length each
+ * bucket's counts move to the new bucket holding its start time and those
+ * older than the new window are dropped. Totals carry on. Returns 0, or
+ * GRPCR_EINVAL for an invalid cfg or a shared budget (its settings are its
+ * identity: see grpcr_budget_acquire). */
+GRPCR_API int grpcr_budget_reconfigure(grpcr_budget *b,
+                                       const grpcr_budget_config *cfg,
+                                       int64_t now_ns);
 
 /* Counts one request (one application call, not an attempt). */
 GRPCR_API void grpcr_budget_on_request(grpcr_budget *b, int64_t now_ns);
@@ -55,6 +74,7 @@ typedef struct {
   uint64_t requests_total;    /* since create; only increase */
   uint64_t retries_total;
   uint64_t denied_total;
+  uint64_t reconfigured_total; /* settings changed in place */
 } grpcr_budget_snapshot;
 
 GRPCR_API void grpcr_budget_snapshot_get(grpcr_budget *b, int64_t now_ns,
@@ -66,7 +86,6 @@ GRPCR_API void grpcr_budget_snapshot_get(grpcr_budget *b, int64_t now_ns,
 GRPCR_API grpcr_budget *grpcr_budget_acquire(const char *key,
                                              const grpcr_budget_config *cfg,
                                              int64_t now_ns);
-/* Drops a reference taken by acquire; the last one destroys the budget. */
 GRPCR_API void grpcr_budget_release(grpcr_budget *b);
 
 #ifdef __cplusplus

@@ -49,13 +49,14 @@ GRPCR_API void grpcr_registry_destroy(grpcr_registry *r);
 GRPCR_API grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r,
                                                   const char *name,
                                                   const char *target);
-/* Removes and frees the entry. After it returns no snapshot reads it, so the
- * caller may then destroy the breaker and budget it had attached. */
+/* Removes and frees the entry, dropping its references on the breaker and
+ * budget attached. */
 GRPCR_API void grpcr_registry_remove(grpcr_registry *r,
                                      grpcr_channel_stats *s);
 /* Attaches (or, with NULL, detaches) the channel's current breaker and
- * budget, whose state the snapshots then include. Thread-safe against
- * snapshots: a snapshot sees the old pair or the new one. */
+ * budget, whose state the snapshots then include. The entry takes a
+ * reference on each and drops those of the pair it replaces. Thread-safe
+ * against snapshots: a snapshot sees the old pair or the new one. */
 GRPCR_API void grpcr_registry_attach(grpcr_registry *r,
                                      grpcr_channel_stats *s,
                                      grpcr_breaker *breaker,
@@ -70,6 +71,13 @@ GRPCR_API void grpcr_stats_on_attempt(grpcr_channel_stats *s,
 GRPCR_API void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns);
 GRPCR_API void grpcr_stats_on_budget_denied(grpcr_channel_stats *s);
 GRPCR_API void grpcr_stats_on_rejected(grpcr_channel_stats *s);
+/* A call whose request broke a local limit (sent as without the filter,
+ * never retried, no breaker verdict). */
+GRPCR_API void grpcr_stats_on_local_error(grpcr_channel_stats *s);
+/* A call whose request exceeded the per-RPC retry buffer: sent once. */
+GRPCR_API void grpcr_stats_on_committed_too_large(grpcr_channel_stats *s);
+/* A service-config change that replaced the channel's policy. */
+GRPCR_API void grpcr_stats_on_config_update(grpcr_channel_stats *s);
 /* The call's one final status. Codes outside 0..16 count as UNKNOWN. */
 GRPCR_API void grpcr_stats_on_final(grpcr_channel_stats *s, int code);
 
@@ -89,6 +97,9 @@ typedef struct {
   double retry_wait_p50_s; /* 0 when there were no retries */
   double retry_wait_p99_s;
   uint64_t status_counts[GRPCR_STATUS_COUNT];
+  uint64_t local_errors;        /* requests over a local limit: no verdict */
+  uint64_t committed_too_large; /* requests over the retry buffer: sent once */
+  uint64_t config_updates;      /* policy changes from the service config */
   bool has_breaker;
   grpcr_breaker_snapshot breaker;
   bool has_budget;

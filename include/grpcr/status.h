@@ -32,6 +32,14 @@ extern "C" {
 
 #define GRPCR_STATUS_COUNT 17
 
+/* GRPCR_STATUS_OK, GRPCR_STATUS_UNAVAILABLE, ...: named codes for the core,
+ * which does not include gRPC. */
+typedef enum {
+#define GRPCR_XX(name, value) GRPCR_STATUS_##name = (value),
+  GRPCR_STATUS_MAP(GRPCR_XX)
+#undef GRPCR_XX
+} grpcr_status_code;
+
 /* A set of status codes: bit c is code c. */
 typedef uint32_t grpcr_code_set;
 #define GRPCR_CODE_BIT(c) ((grpcr_code_set)1u << (unsigned)(c))

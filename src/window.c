@@ -1,0 +1,146 @@
+/* The sliding window of src/window.h. */
+#include "window.h"
+
+#include <string.h>
+
+/* Floor division (b > 0), so that epochs stay contiguous across 0 even if a
+ * caller's clock starts at a negative offset. Exact for every int64_t. */
+static int64_t epoch_of(const grpcr_window *w, int64_t t) {
+  int64_t q = t / w->bucket_ns;
+  if (t % w->bucket_ns < 0) q--;
+  return q;
+}
+
+static size_t slot_of(int64_t epoch) {
+  int64_t m = epoch % GRPCR_WINDOW_BUCKETS;
+  return (size_t)(m < 0 ? m + GRPCR_WINDOW_BUCKETS : m);
+}
+
+/* a - b for epochs, as an unsigned distance (a >= b): exact even when the
+ * signed difference would overflow after a huge clock jump. */
+static uint64_t distance(int64_t a, int64_t b) {
+  return (uint64_t)a - (uint64_t)b;
+}
+
+/* Where epoch e starts, saturated to the int64_t range. */
+static int64_t start_of(const grpcr_window *w, int64_t e) {
+  int64_t t;
+  if (__builtin_mul_overflow(e, w->bucket_ns, &t))
+    return e < 0 ? INT64_MIN : INT64_MAX;
+  return t;
+}
+
+/* Epoch e contains now_ns. Its start is computed from now_ns rather than as
+ * e * bucket_ns, which may not fit; within the bucket of INT64_MIN it is
+ * clamped there. */
+static void set_head(grpcr_window *w, int64_t e, int64_t now_ns) {
+  int64_t rem = now_ns % w->bucket_ns;
+  if (rem < 0) rem += w->bucket_ns;
+  w->head = e;
+  w->head_slot = slot_of(e);
+  w->head_start_ns = now_ns >= INT64_MIN + rem ? now_ns - rem : INT64_MIN;
+}
+
+static bool in_window(int64_t head, int64_t epoch) {
+  return epoch <= head && distance(head, epoch) < GRPCR_WINDOW_BUCKETS;
+}
+
+void grpcr_window_init(grpcr_window *w, int64_t window_ns, int64_t now_ns) {
+  memset(w, 0, sizeof(*w));
+  w->window_ns = window_ns > 0 ? window_ns : 1;
+  /* Windows shorter than BUCKETS ns are nonsense but must not divide by
+   * zero. */
+  w->bucket_ns = w->window_ns / GRPCR_WINDOW_BUCKETS;
+  if (w->bucket_ns == 0) w->bucket_ns = 1;
+  set_head(w, epoch_of(w, now_ns), now_ns);
+  for (uint64_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
+    const int64_t e = (int64_t)((uint64_t)w->head - i);
+    w->ring[slot_of(e)].epoch = e;
+  }
+}
+
+void grpcr_window_advance(grpcr_window *w, int64_t now_ns) {
+  /* Unsigned difference: exact whenever now_ns >= head_start_ns, which may
+   * be far from now_ns after a clock jump. */
+  if (now_ns < w->head_start_ns ||
+      distance(now_ns, w->head_start_ns) < (uint64_t)w->bucket_ns)
+    return;
+  const int64_t e = epoch_of(w, now_ns);
+  if (e <= w->head) return;
+  uint64_t steps = distance(e, w->head);
+  if (steps > GRPCR_WINDOW_BUCKETS) steps = GRPCR_WINDOW_BUCKETS;
+  for (uint64_t i = steps; i >= 1; i--) {
+    const int64_t ep = (int64_t)((uint64_t)e - (i - 1));
+    grpcr_window_bucket *k = &w->ring[slot_of(ep)];
+    w->sum[0] -= k->n[0];
+    w->sum[1] -= k->n[1];
+    k->epoch = ep;
+    k->n[0] = 0;
+    k->n[1] = 0;
+  }
+  set_head(w, e, now_ns);
+}
+
+void grpcr_window_add(grpcr_window *w, int64_t now_ns, uint64_t n0,
+                      uint64_t n1) {
+  grpcr_window_advance(w, now_ns);
+  grpcr_window_bucket *k = &w->ring[w->head_slot];
+  k->n[0] += n0;
+  k->n[1] += n1;
+  w->sum[0] += n0;
+  w->sum[1] += n1;
+}
+
+void grpcr_window_clear(grpcr_window *w) {
+  for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
+    w->ring[i].n[0] = 0;
+    w->ring[i].n[1] = 0;
+  }
+  w->sum[0] = 0;
+  w->sum[1] = 0;
+}
+
+void grpcr_window_sum_at(const grpcr_window *w, int64_t now_ns, uint64_t *n0,
+                         uint64_t *n1) {
+  int64_t cur = epoch_of(w, now_ns);
+  if (cur < w->head) cur = w->head;
+  uint64_t a = 0, b = 0;
+  for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
+    const grpcr_window_bucket *k = &w->ring[i];
+    if (in_window(cur, k->epoch)) {
+      a += k->n[0];
+      b += k->n[1];
+    }
+  }
+  *n0 = a;
+  *n1 = b;
+}
+
+void grpcr_window_merge(grpcr_window *w, const grpcr_window *src,
+                        int64_t now_ns) {
+  grpcr_window from = *src;
+  grpcr_window_advance(&from, now_ns);
+  grpcr_window_advance(w, now_ns);
+  for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
+    const grpcr_window_bucket *k = &from.ring[i];
+    if ((k->n[0] == 0 && k->n[1] == 0) || !in_window(from.head, k->epoch))
+      continue;
+    int64_t e = epoch_of(w, start_of(&from, k->epoch));
+    if (e > w->head) e = w->head;
+    if (!in_window(w->head, e)) continue;
+    grpcr_window_bucket *to = &w->ring[slot_of(e)];
+    to->n[0] += k->n[0];
+    to->n[1] += k->n[1];
+    w->sum[0] += k->n[0];
+    w->sum[1] += k->n[1];
+  }
+}
+
+void grpcr_window_resize(grpcr_window *w, int64_t window_ns, int64_t now_ns) {
+  if (window_ns == w->window_ns) return;
+  const grpcr_window old = *w;
+  /* The head never moves back, whatever the caller's clock says. */
+  if (now_ns < old.head_start_ns) now_ns = old.head_start_ns;
+  grpcr_window_init(w, window_ns, now_ns);
+  grpcr_window_merge(w, &old, now_ns);
+}
