@@ -92,7 +92,23 @@ bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
          a->probe_timeout_ns == b->probe_timeout_ns;
 }
 
-static bool config_valid(const grpcr_breaker_config *c) {
+/* Time spans inside the breaker: `later` is never before `earlier` (its
+ * clock only moves forward), but the two may be further apart than
+ * INT64_MAX after a clock jump, so spans are unsigned and sums saturate. */
+static uint64_t span(int64_t later, int64_t earlier) {
+  return (uint64_t)later - (uint64_t)earlier;
+}
+
+static int64_t add_sat(int64_t t, int64_t d) {
+  return t > INT64_MAX - d ? INT64_MAX : t + d;
+}
+
+static int64_t span_i64(int64_t later, int64_t earlier) {
+  const uint64_t d = span(later, earlier);
+  return d > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d;
+}
+
+bool grpcr_breaker_config_valid(const grpcr_breaker_config *c) {
   const grpcr_code_set all = GRPCR_CODE_BIT(GRPCR_STATUS_COUNT) - 1u;
   if (c == NULL) return false;
   /* Written so that a NaN threshold fails too. */
@@ -148,7 +164,8 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
                        int64_t now_ns, grpcr_breaker_transition *tr) {
   grpcr_breaker_state from = b->state;
   if (from == GRPCR_BREAKER_OPEN)
-    b->open_ns_closed_periods += now_ns - b->state_since_ns;
+    b->open_ns_closed_periods =
+        add_sat(b->open_ns_closed_periods, span_i64(now_ns, b->state_since_ns));
   b->state = to;
   b->state_since_ns = now_ns;
   b->generation++;
@@ -183,9 +200,10 @@ static bool should_open(const grpcr_breaker *b) {
 static void maybe_half_open(grpcr_breaker *b, int64_t now_ns,
                             grpcr_breaker_transition *tr) {
   if (b->state != GRPCR_BREAKER_OPEN) return;
-  if (now_ns - b->state_since_ns < b->cfg.open_duration_ns) return;
+  if (span(now_ns, b->state_since_ns) < (uint64_t)b->cfg.open_duration_ns)
+    return;
   transition(b, GRPCR_BREAKER_HALF_OPEN,
-             b->state_since_ns + b->cfg.open_duration_ns, tr);
+             add_sat(b->state_since_ns, b->cfg.open_duration_ns), tr);
 }
 
 /* Frees the probe slots held for probe_timeout or longer. */
@@ -195,12 +213,13 @@ static void expire_probes(grpcr_breaker *b, int64_t now_ns) {
   for (uint32_t i = 0; i < b->n_probes; i++) {
     probe_slot *p = &b->probes[i];
     if (!p->busy) continue;
-    if (now_ns - p->since_ns >= b->cfg.probe_timeout_ns) {
+    const int64_t due = add_sat(p->since_ns, b->cfg.probe_timeout_ns);
+    if (span(now_ns, p->since_ns) >= (uint64_t)b->cfg.probe_timeout_ns) {
       p->busy = false;
       b->probes_busy--;
       b->probes_expired_total++;
-    } else if (p->since_ns + b->cfg.probe_timeout_ns < next) {
-      next = p->since_ns + b->cfg.probe_timeout_ns;
+    } else if (due < next) {
+      next = due;
     }
   }
   b->next_expiry_ns = next;
@@ -216,8 +235,8 @@ static void lease_probe(grpcr_breaker *b, int64_t now_ns,
     p->since_ns = now_ns;
     p->seq = ++b->lease_seq;
     b->probes_busy++;
-    if (now_ns + b->cfg.probe_timeout_ns < b->next_expiry_ns)
-      b->next_expiry_ns = now_ns + b->cfg.probe_timeout_ns;
+    const int64_t due = add_sat(now_ns, b->cfg.probe_timeout_ns);
+    if (due < b->next_expiry_ns) b->next_expiry_ns = due;
     ticket->slot = i;
     ticket->seq = p->seq;
     return;
@@ -234,7 +253,7 @@ static probe_slot *held_slot(grpcr_breaker *b,
 
 grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
                                     int64_t now_ns) {
-  if (!config_valid(cfg)) return NULL;
+  if (!grpcr_breaker_config_valid(cfg)) return NULL;
   grpcr_breaker *b = calloc(1, sizeof(*b));
   if (b == NULL) return NULL;
   b->probes = calloc(cfg->half_open_max_calls, sizeof(*b->probes));
@@ -291,7 +310,7 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
                               const grpcr_breaker_config *cfg, int64_t now_ns,
                               grpcr_breaker_transition *tr) {
   if (tr != NULL) tr->happened = false;
-  if (b == NULL || !config_valid(cfg)) return GRPCR_EINVAL;
+  if (b == NULL || !grpcr_breaker_config_valid(cfg)) return GRPCR_EINVAL;
   pthread_mutex_lock(&b->mu);
   int rc = 0;
   now_ns = advance_clock(b, now_ns);
@@ -305,9 +324,13 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
       b->next_expiry_ns = INT64_MIN;
       b->reconfigured_total++;
       if (b->state == GRPCR_BREAKER_OPEN &&
-          now_ns - b->state_since_ns >= cfg->open_duration_ns) {
+          span(now_ns, b->state_since_ns) >= (uint64_t)cfg->open_duration_ns) {
         /* Never placed before now: until this moment it was rejecting. */
         transition(b, GRPCR_BREAKER_HALF_OPEN, now_ns, tr);
+      } else if (b->state == GRPCR_BREAKER_HALF_OPEN &&
+                 b->half_open_succeeded >= cfg->half_open_max_calls) {
+        /* Fewer probes needed than have already succeeded. */
+        transition(b, GRPCR_BREAKER_CLOSED, now_ns, tr);
       }
     }
   }
@@ -425,7 +448,7 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   maybe_half_open(b, now_ns, NULL);
   memset(out, 0, sizeof(*out));
   out->state = b->state;
-  out->time_in_state_ns = now_ns - b->state_since_ns;
+  out->time_in_state_ns = span_i64(now_ns, b->state_since_ns);
   grpcr_window_sum_at(&b->window, now_ns, &out->calls_in_window,
                       &out->failures_in_window);
   out->rejected_total = b->rejected_total;
@@ -433,7 +456,8 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   out->opened_total = b->opened_total;
   out->stale_results_total = b->stale_results_total;
   out->open_ns_total = b->open_ns_closed_periods;
-  if (b->state == GRPCR_BREAKER_OPEN) out->open_ns_total += out->time_in_state_ns;
+  if (b->state == GRPCR_BREAKER_OPEN)
+    out->open_ns_total = add_sat(out->open_ns_total, out->time_in_state_ns);
   out->open_duration_ns = b->cfg.open_duration_ns;
   out->no_verdict_total = b->no_verdict_total;
   out->probes_freed_total = b->probes_freed_total;

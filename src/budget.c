@@ -44,7 +44,7 @@ grpcr_budget_config grpcr_budget_config_default(void) {
 
 /* isfinite also rejects NaN; an infinite ratio or floor would make the
  * budget meaningless, so it is refused like a negative one. */
-static bool config_valid(const grpcr_budget_config *c) {
+bool grpcr_budget_config_valid(const grpcr_budget_config *c) {
   return c != NULL && isfinite(c->ratio) && c->ratio >= 0 &&
          isfinite(c->min_retries_per_second) &&
          c->min_retries_per_second >= 0 && c->window_ns > 0;
@@ -60,7 +60,7 @@ static double floor_of(const grpcr_budget_config *cfg) {
 
 static grpcr_budget *budget_new(const grpcr_budget_config *cfg,
                                 int64_t now_ns) {
-  if (!config_valid(cfg)) return NULL;
+  if (!grpcr_budget_config_valid(cfg)) return NULL;
   grpcr_budget *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   if (pthread_mutex_init(&b->mu, NULL) != 0) {
@@ -93,7 +93,7 @@ void grpcr_budget_ref(grpcr_budget *b) {
 
 int grpcr_budget_reconfigure(grpcr_budget *b, const grpcr_budget_config *cfg,
                              int64_t now_ns) {
-  if (b == NULL || b->shared || !config_valid(cfg)) return GRPCR_EINVAL;
+  if (b == NULL || b->shared || !grpcr_budget_config_valid(cfg)) return GRPCR_EINVAL;
   pthread_mutex_lock(&b->mu);
   if (!grpcr_budget_config_equal(&b->cfg, cfg)) {
     b->cfg = *cfg;
@@ -186,7 +186,7 @@ grpcr_budget *grpcr_budget_acquire_created(const char *key,
                                            const grpcr_budget_config *cfg,
                                            int64_t now_ns, bool *created) {
   if (created != NULL) *created = false;
-  if (key == NULL || !config_valid(cfg)) return NULL;
+  if (key == NULL || !grpcr_budget_config_valid(cfg)) return NULL;
   pthread_mutex_lock(&registry_mu);
   grpcr_budget *b = registry_head;
   while (b != NULL && !(strcmp(b->key, key) == 0 && grpcr_budget_config_equal(&b->cfg, cfg))) {

@@ -97,6 +97,12 @@ grpcr_policy *grpcr_policy_create(const grpcr_channel_config *cfg,
   grpcr_policy_change *ch = change != NULL ? change : &ignored;
   *ch = (grpcr_policy_change){0};
   if (cfg == NULL) return NULL;
+  /* Checked before anything is touched, so an invalid config leaves from's
+   * parts exactly as they were. */
+  const grpcr_budget_config want = budget_of(cfg);
+  if (!grpcr_budget_config_valid(&want) ||
+      (cfg->has_breaker && !grpcr_breaker_config_valid(&cfg->breaker)))
+    return NULL;
   grpcr_policy *p = calloc(1, sizeof(*p));
   if (p == NULL) return NULL;
   atomic_init(&p->refs, 1);

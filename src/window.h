@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GRPCR_WINDOW_BUCKETS 20
 
 typedef struct {
@@ -59,5 +63,9 @@ void grpcr_window_resize(grpcr_window *w, int64_t window_ns, int64_t now_ns);
  * its start time, as resize does. */
 void grpcr_window_merge(grpcr_window *w, const grpcr_window *src,
                         int64_t now_ns);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* GRPCR_SRC_WINDOW_H */

@@ -59,6 +59,8 @@ typedef struct {
 /* 0.5, 20 calls, 10 s window, 30 s open, 1 probe, UNAVAILABLE and
  * RESOURCE_EXHAUSTED, 10 s probe timeout. */
 GRPCR_API grpcr_breaker_config grpcr_breaker_config_default(void);
+/* true if cfg is within the ranges above (and not NULL). */
+GRPCR_API bool grpcr_breaker_config_valid(const grpcr_breaker_config *cfg);
 /* true if every setting is the same. */
 GRPCR_API bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
                                           const grpcr_breaker_config *b);
@@ -108,8 +110,9 @@ GRPCR_API void grpcr_breaker_destroy(grpcr_breaker *b);
  * valid), probes in flight and every counter carry over. The window keeps
  * its counts (as grpcr_budget_reconfigure does). OPEN measures the new
  * open_duration from when it opened: if that has passed, it is HALF_OPEN at
- * once. Fewer probe slots free the probes beyond them (no verdict). The
- * new threshold and minimum apply from the next verdict. Returns 0,
+ * once. Fewer probe slots free the probes beyond them (no verdict); if
+ * no more probes are needed than have already succeeded, it closes at once.
+ * The new threshold and minimum apply from the next verdict. Returns 0,
  * GRPCR_EINVAL (invalid cfg: nothing changed) or GRPCR_ENOMEM. tr may be
  * NULL. */
 GRPCR_API int grpcr_breaker_reconfigure(grpcr_breaker *b,

@@ -33,6 +33,8 @@ typedef struct {
 /* ratio 0.1, 10 retries/s, 10 s: what applies when a method has a retry
  * policy but the service config has no retryBudget block. */
 GRPCR_API grpcr_budget_config grpcr_budget_config_default(void);
+/* true if cfg is valid: finite ratio and floor >= 0, window > 0. */
+GRPCR_API bool grpcr_budget_config_valid(const grpcr_budget_config *cfg);
 /* true if every setting is the same. */
 GRPCR_API bool grpcr_budget_config_equal(const grpcr_budget_config *a,
                                          const grpcr_budget_config *b);

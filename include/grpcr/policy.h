@@ -54,7 +54,9 @@ typedef struct {
  * from the channel's current policy `from` (NULL for the first). A budget
  * always exists (the default one without a retryBudget block); a breaker
  * only with a circuitBreaker block. change may be NULL. Returns a policy
- * with one reference, or NULL (ENOMEM or an invalid cfg). */
+ * with one reference, or NULL: for an invalid cfg nothing of from's is
+ * changed; on ENOMEM a part of from's may already carry the new settings
+ * (reconfigured in place), which the channel then runs with. */
 GRPCR_API grpcr_policy *grpcr_policy_create(const grpcr_channel_config *cfg,
                                             const char *target,
                                             grpcr_policy *from, int64_t now_ns,

@@ -625,4 +625,507 @@ TEST(BreakerTest, ConfigValidationReturnsNullForEachInvalidField) {
   grpcr_breaker_destroy(nullptr);
 }
 
+// ---- Verdicts, probe leases, reconfiguration, ownership --------------------
+
+constexpr int kCancelled = 1;
+constexpr int kUnknown = 2;
+
+grpcr_breaker_config WithTripCodes(grpcr_code_set codes) {
+  grpcr_breaker_config c = grpcr_breaker_config_default();
+  c.trip_codes = codes;
+  return c;
+}
+
+TEST(BreakerTest, VerdictRemoteTripCodeIsFailureAnyOtherCodeIsSuccess) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  EXPECT_EQ(grpcr_breaker_verdict(&c, kUnavailable, GRPCR_ORIGIN_REMOTE),
+            GRPCR_VERDICT_FAILURE);
+  EXPECT_EQ(grpcr_breaker_verdict(&c, kResourceExhausted, GRPCR_ORIGIN_REMOTE),
+            GRPCR_VERDICT_FAILURE);
+  for (int code : {kOk, kNotFound, kDeadlineExceeded, kCancelled, kInternal})
+    EXPECT_EQ(grpcr_breaker_verdict(&c, code, GRPCR_ORIGIN_REMOTE),
+              GRPCR_VERDICT_SUCCESS)
+        << code;
+}
+
+TEST(BreakerTest, VerdictCancelledAndDeadlineAreNoneUnlessTheCodeIsATripCode) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  EXPECT_EQ(grpcr_breaker_verdict(&c, kCancelled, GRPCR_ORIGIN_CANCELLED),
+            GRPCR_VERDICT_NONE);
+  EXPECT_EQ(grpcr_breaker_verdict(&c, kDeadlineExceeded, GRPCR_ORIGIN_DEADLINE),
+            GRPCR_VERDICT_NONE);
+  const grpcr_breaker_config listed = WithTripCodes(
+      GRPCR_CODE_BIT(kCancelled) | GRPCR_CODE_BIT(kDeadlineExceeded));
+  EXPECT_EQ(grpcr_breaker_verdict(&listed, kCancelled, GRPCR_ORIGIN_CANCELLED),
+            GRPCR_VERDICT_FAILURE);
+  EXPECT_EQ(
+      grpcr_breaker_verdict(&listed, kDeadlineExceeded, GRPCR_ORIGIN_DEADLINE),
+      GRPCR_VERDICT_FAILURE);
+  // Listing one code does not make the other origin's code a failure.
+  const grpcr_breaker_config only_cancelled =
+      WithTripCodes(GRPCR_CODE_BIT(kCancelled));
+  EXPECT_EQ(grpcr_breaker_verdict(&only_cancelled, kDeadlineExceeded,
+                                  GRPCR_ORIGIN_DEADLINE),
+            GRPCR_VERDICT_NONE);
+}
+
+TEST(BreakerTest, VerdictLocalIsNoneEvenForATripCode) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  for (int code : {kUnavailable, kResourceExhausted, kOk, kInternal, 99})
+    EXPECT_EQ(grpcr_breaker_verdict(&c, code, GRPCR_ORIGIN_LOCAL),
+              GRPCR_VERDICT_NONE)
+        << code;
+}
+
+TEST(BreakerTest, VerdictTreatsAnOutOfRangeCodeAsUnknown) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  const grpcr_breaker_config unknown = WithTripCodes(GRPCR_CODE_BIT(kUnknown));
+  for (int code : {-1, 17, 99, INT32_MIN, INT32_MAX}) {
+    EXPECT_EQ(grpcr_breaker_verdict(&c, code, GRPCR_ORIGIN_REMOTE),
+              GRPCR_VERDICT_SUCCESS)
+        << code;
+    EXPECT_EQ(grpcr_breaker_verdict(&unknown, code, GRPCR_ORIGIN_REMOTE),
+              GRPCR_VERDICT_FAILURE)
+        << code;
+    EXPECT_EQ(grpcr_breaker_verdict(&unknown, code, GRPCR_ORIGIN_CANCELLED),
+              GRPCR_VERDICT_FAILURE)
+        << code;
+  }
+}
+
+TEST(BreakerTest, CancelledProbeFreesItsSlotWithNoVerdict) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_ticket p1, p2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &p1, nullptr));
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record_outcome(b.get(), &p1, kCancelled,
+                               GRPCR_ORIGIN_CANCELLED, half + 1, &tr);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_snapshot s = Snap(b.get(), half + 1);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.no_verdict_total, 1u);
+  EXPECT_EQ(s.probes_freed_total, 1u);
+  EXPECT_EQ(s.probes_in_flight, 0u);
+  EXPECT_EQ(s.stale_results_total, 0u);
+
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half + 2, &p2, nullptr));
+  EXPECT_EQ(p2.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_record(b.get(), &p2, kOk, half + 3, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(State(b.get(), half + 3), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, ReleaseInClosedCountsNoVerdictAndNoCall) {
+  BreakerPtr b = Make(Config(0.5, 20));
+  grpcr_breaker_ticket t;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &t, nullptr));
+  grpcr_breaker_release(b.get(), &t, 1);
+  grpcr_breaker_snapshot s = Snap(b.get(), 1);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.no_verdict_total, 1u);
+  EXPECT_EQ(s.probes_freed_total, 0u);
+  EXPECT_EQ(s.calls_in_window, 0u);
+  EXPECT_EQ(s.failures_in_window, 0u);
+  // A LOCAL outcome is the same: no verdict.
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 2, &t, nullptr));
+  grpcr_breaker_record_outcome(b.get(), &t, kUnavailable, GRPCR_ORIGIN_LOCAL,
+                               2, nullptr);
+  s = Snap(b.get(), 2);
+  EXPECT_EQ(s.no_verdict_total, 2u);
+  EXPECT_EQ(s.calls_in_window, 0u);
+}
+
+TEST(BreakerTest, ReleaseInHalfOpenFreesTheProbeSlot) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_ticket p1, p2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &p1, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), half, &p2, nullptr));
+  grpcr_breaker_release(b.get(), &p1, half + 1);
+  grpcr_breaker_snapshot s = Snap(b.get(), half + 1);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.no_verdict_total, 1u);
+  EXPECT_EQ(s.probes_freed_total, 1u);
+  EXPECT_EQ(s.probes_in_flight, 0u);
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half + 1, &p2, nullptr));
+  EXPECT_EQ(Snap(b.get(), half + 1).probes_in_flight, 1u);
+  grpcr_breaker_record(b.get(), &p2, kOk, half + 2, nullptr);
+  EXPECT_EQ(State(b.get(), half + 2), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, ProbeHeldForProbeTimeoutIsFreedAndItsLateResultIsStale) {
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.probe_timeout_ns = 5 * kSec;
+  BreakerPtr b = Make(c);
+  Trip(b.get(), 1, 0);
+  const int64_t admitted = 30 * kSec;
+  grpcr_breaker_ticket p1, p2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), admitted, &p1, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), admitted + 5 * kSec - 1, &p2,
+                                         nullptr));
+  EXPECT_EQ(Snap(b.get(), admitted + 5 * kSec - 1).probes_expired_total, 0u);
+  ASSERT_TRUE(
+      grpcr_breaker_try_acquire(b.get(), admitted + 5 * kSec, &p2, nullptr));
+  grpcr_breaker_snapshot s = Snap(b.get(), admitted + 5 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.probes_expired_total, 1u);
+  EXPECT_EQ(s.probes_in_flight, 1u);
+  EXPECT_EQ(s.rejected_total, 1u);
+  EXPECT_EQ(s.probe_timeout_ns, 5 * kSec);
+
+  // The first probe's success arrives late: its lease is gone.
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &p1, kOk, admitted + 6 * kSec, &tr);
+  EXPECT_FALSE(tr.happened);
+  s = Snap(b.get(), admitted + 6 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.stale_results_total, 1u);
+  EXPECT_EQ(s.probes_in_flight, 1u);
+
+  grpcr_breaker_record(b.get(), &p2, kOk, admitted + 7 * kSec, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(State(b.get(), admitted + 7 * kSec), GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, HalfOpenAdmitsWhileInFlightPlusSucceededIsBelowMaxCalls) {
+  BreakerPtr b = Make(Config(0.5, 1, /*half_open_max_calls=*/3));
+  Trip(b.get(), 1, 0);
+  const int64_t now = 30 * kSec;
+  grpcr_breaker_ticket p1, p2, p3, p4, extra;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p2, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p3, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now, &extra, nullptr));
+
+  grpcr_breaker_record(b.get(), &p1, kOk, now + 1, nullptr);
+  grpcr_breaker_record(b.get(), &p2, kOk, now + 2, nullptr);
+  EXPECT_EQ(State(b.get(), now + 2), GRPCR_BREAKER_HALF_OPEN);
+  // 1 in flight + 2 succeeded = 3: still full.
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now + 2, &extra, nullptr));
+
+  // A released probe frees exactly one admission.
+  grpcr_breaker_release(b.get(), &p3, now + 3);
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now + 3, &p4, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now + 3, &extra, nullptr));
+  grpcr_breaker_snapshot s = Snap(b.get(), now + 3);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.rejected_total, 3u);
+  EXPECT_EQ(s.probes_in_flight, 1u);
+
+  // The third success in all closes it.
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &p4, kOk, now + 4, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, ReconfigureKeepsAnOpenBreakerOpenWithItsGeneration) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket early;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &early, nullptr));
+  Trip(b.get(), 2, 1 * kSec);
+
+  const grpcr_breaker_config c2 = Config(0.6, 2);
+  grpcr_breaker_transition tr;
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &c2, 2 * kSec, &tr), 0);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_snapshot s = Snap(b.get(), 2 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.transitions_total, 1u);
+  EXPECT_EQ(s.reconfigured_total, 1u);
+  EXPECT_EQ(s.time_in_state_ns, 1 * kSec);
+  // The ticket from CLOSED is still of an older generation.
+  grpcr_breaker_record(b.get(), &early, kOk, 2 * kSec, nullptr);
+  EXPECT_EQ(Snap(b.get(), 2 * kSec).stale_results_total, 1u);
+  EXPECT_EQ(State(b.get(), 2 * kSec), GRPCR_BREAKER_OPEN);
+
+  // A HALF_OPEN ticket taken before a reconfigure still records.
+  grpcr_breaker_ticket probe;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 31 * kSec, &probe, nullptr));
+  const grpcr_breaker_config c3 = Config(0.7, 2);
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c3, 32 * kSec, &tr), 0);
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(Snap(b.get(), 32 * kSec).probes_in_flight, 1u);
+  grpcr_breaker_record(b.get(), &probe, kOk, 33 * kSec, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+  s = Snap(b.get(), 33 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.stale_results_total, 1u);
+  EXPECT_EQ(s.reconfigured_total, 2u);
+}
+
+TEST(BreakerTest, ReconfigureToAShorterOpenDurationThatHasPassedIsHalfOpenNow) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.open_duration_ns = 5 * kSec;
+  grpcr_breaker_transition tr;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, 10 * kSec, &tr), 0);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.from, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_snapshot s = Snap(b.get(), 10 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.time_in_state_ns, 0);
+  EXPECT_EQ(s.open_ns_total, 10 * kSec);  // it rejected until now
+  EXPECT_EQ(s.open_duration_ns, 5 * kSec);
+  EXPECT_EQ(s.transitions_total, 2u);
+  grpcr_breaker_ticket p;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 10 * kSec, &p, &tr));
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(p.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_record(b.get(), &p, kOk, 10 * kSec, nullptr);
+}
+
+TEST(BreakerTest, ReconfigureToAShorterOpenDurationNotYetPassedEndsOpenSooner) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.open_duration_ns = 10 * kSec;
+  grpcr_breaker_transition tr;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, 5 * kSec, &tr), 0);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_ticket p;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), 10 * kSec - 1, &p, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 10 * kSec, &p, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(Snap(b.get(), 10 * kSec).open_ns_total, 10 * kSec);
+  grpcr_breaker_record(b.get(), &p, kOk, 10 * kSec, nullptr);
+}
+
+TEST(BreakerTest, ReconfigureToALongerOpenDurationCountsFromWhenItOpened) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.open_duration_ns = 60 * kSec;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, 20 * kSec, nullptr), 0);
+  grpcr_breaker_ticket p;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), 30 * kSec, &p, nullptr));
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), 60 * kSec - 1, &p, nullptr));
+  EXPECT_EQ(State(b.get(), 60 * kSec - 1), GRPCR_BREAKER_OPEN);
+  grpcr_breaker_transition tr;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 60 * kSec, &p, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_HALF_OPEN);
+  grpcr_breaker_snapshot s = Snap(b.get(), 60 * kSec);
+  EXPECT_EQ(s.open_ns_total, 60 * kSec);
+  EXPECT_EQ(s.rejected_total, 2u);
+  grpcr_breaker_record(b.get(), &p, kOk, 60 * kSec, nullptr);
+}
+
+TEST(BreakerTest, ReconfigureWithTheSameWindowKeepsItsCounts) {
+  BreakerPtr b = Make(Config(0.9, 4));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  ASSERT_TRUE(Call(b.get(), kOk, 0));
+  ASSERT_TRUE(Call(b.get(), kOk, 0));
+  ASSERT_EQ(State(b.get(), 0), GRPCR_BREAKER_CLOSED);  // 2/4 < 0.9
+  const grpcr_breaker_config c = Config(0.5, 4);
+  grpcr_breaker_transition tr;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, 1 * kSec, &tr), 0);
+  EXPECT_FALSE(tr.happened);  // the new threshold waits for a verdict
+  grpcr_breaker_snapshot s = Snap(b.get(), 1 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
+  EXPECT_EQ(s.calls_in_window, 4u);
+  EXPECT_EQ(s.failures_in_window, 2u);
+  ASSERT_TRUE(Call(b.get(), kOk, 1 * kSec));  // 2/5 < 0.5
+  EXPECT_EQ(State(b.get(), 1 * kSec), GRPCR_BREAKER_CLOSED);
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 1 * kSec, &tr));  // 3/6 >= 0.5
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(State(b.get(), 1 * kSec), GRPCR_BREAKER_OPEN);
+}
+
+TEST(BreakerTest, ReconfigureWithAShorterWindowKeepsOnlyBucketsInsideIt) {
+  BreakerPtr b = Make(Config(0.5, 1000));  // never opens
+  // One call per 500 ms bucket, failing in the even ones.
+  for (int i = 0; i < 20; i++)
+    ASSERT_TRUE(Call(b.get(), i % 2 == 0 ? kUnavailable : kOk, i * 500 * kMs));
+  grpcr_breaker_config c = Config(0.5, 1000);
+  c.window_ns = 5 * kSec;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, 9500 * kMs, nullptr), 0);
+  // The 5 s window at 9.5 s holds the bucket starts from 4.75 s: the calls
+  // at 5 s .. 9.5 s (10 of them, failing at 5, 6, 7, 8, 9 s).
+  grpcr_breaker_snapshot s = Snap(b.get(), 9500 * kMs);
+  EXPECT_EQ(s.calls_in_window, 10u);
+  EXPECT_EQ(s.failures_in_window, 5u);
+  EXPECT_EQ(Snap(b.get(), 10 * kSec).calls_in_window, 9u);
+  EXPECT_EQ(Snap(b.get(), 10 * kSec).failures_in_window, 4u);
+}
+
+TEST(BreakerTest, ReconfigureToFewerProbeSlotsFreesTheProbesBeyondThem) {
+  BreakerPtr b = Make(Config(0.5, 1, /*half_open_max_calls=*/3));
+  Trip(b.get(), 1, 0);
+  const int64_t now = 30 * kSec;
+  grpcr_breaker_ticket p0, p1, p2, extra;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p0, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p2, nullptr));
+  const grpcr_breaker_config c = Config(0.5, 1, 1);
+  grpcr_breaker_transition tr;
+  ASSERT_EQ(grpcr_breaker_reconfigure(b.get(), &c, now + 1, &tr), 0);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_snapshot s = Snap(b.get(), now + 1);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.probes_in_flight, 1u);
+  EXPECT_EQ(s.probes_freed_total, 2u);
+  EXPECT_EQ(s.no_verdict_total, 2u);
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), now + 1, &extra, nullptr));
+
+  // The freed probes' results are stale, whatever they say.
+  grpcr_breaker_record(b.get(), &p1, kUnavailable, now + 2, &tr);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_record(b.get(), &p2, kOk, now + 2, &tr);
+  EXPECT_FALSE(tr.happened);
+  s = Snap(b.get(), now + 2);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_EQ(s.stale_results_total, 2u);
+  // The kept probe decides, with the new count of one.
+  grpcr_breaker_record(b.get(), &p0, kOk, now + 3, &tr);
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(tr.to, GRPCR_BREAKER_CLOSED);
+}
+
+TEST(BreakerTest, ReconfiguredTotalCountsOnlyActualChanges) {
+  BreakerPtr b = Make(Config(0.5, 20));
+  const grpcr_breaker_config same = Config(0.5, 20);
+  const grpcr_breaker_config other = Config(0.5, 21);
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &same, 0, nullptr), 0);
+  EXPECT_EQ(Snap(b.get(), 0).reconfigured_total, 0u);
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &other, 0, nullptr), 0);
+  EXPECT_EQ(Snap(b.get(), 0).reconfigured_total, 1u);
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &other, 0, nullptr), 0);
+  EXPECT_EQ(Snap(b.get(), 0).reconfigured_total, 1u);
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &same, 0, nullptr), 0);
+  EXPECT_EQ(Snap(b.get(), 0).reconfigured_total, 2u);
+  EXPECT_EQ(Snap(b.get(), 0).transitions_total, 0u);
+}
+
+TEST(BreakerTest, ReconfigureWithAnInvalidConfigReturnsEinvalAndChangesNothing) {
+  BreakerPtr b = Make(Config(0.5, 1));
+  Trip(b.get(), 1, 0);
+  grpcr_breaker_config bad = Config(0.5, 1);
+  bad.open_duration_ns = 1 * kSec;  // would make it HALF_OPEN at once...
+  bad.probe_timeout_ns = 0;         // ...but the config is invalid
+  grpcr_breaker_transition tr = {true, GRPCR_BREAKER_OPEN, GRPCR_BREAKER_OPEN};
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), &bad, 10 * kSec, &tr),
+            GRPCR_EINVAL);
+  EXPECT_FALSE(tr.happened);
+  EXPECT_EQ(grpcr_breaker_reconfigure(b.get(), nullptr, 10 * kSec, nullptr),
+            GRPCR_EINVAL);
+  const grpcr_breaker_config good = Config(0.5, 1);
+  EXPECT_EQ(grpcr_breaker_reconfigure(nullptr, &good, 10 * kSec, nullptr),
+            GRPCR_EINVAL);
+  grpcr_breaker_snapshot s = Snap(b.get(), 10 * kSec);
+  EXPECT_EQ(s.state, GRPCR_BREAKER_OPEN);
+  EXPECT_EQ(s.open_duration_ns, 30 * kSec);
+  EXPECT_EQ(s.probe_timeout_ns, 10 * kSec);
+  EXPECT_EQ(s.reconfigured_total, 0u);
+  EXPECT_EQ(s.transitions_total, 1u);
+  grpcr_breaker_ticket p;
+  EXPECT_FALSE(grpcr_breaker_try_acquire(b.get(), 30 * kSec - 1, &p, nullptr));
+  EXPECT_TRUE(grpcr_breaker_try_acquire(b.get(), 30 * kSec, &p, nullptr));
+  grpcr_breaker_record(b.get(), &p, kOk, 30 * kSec, nullptr);
+}
+
+TEST(BreakerTest, RefThenTwoDestroysFreesOnTheSecond) {
+  const grpcr_breaker_config c = Config(0.5, 1);
+  grpcr_breaker* b = grpcr_breaker_create(&c, 0);
+  ASSERT_NE(b, nullptr);
+  grpcr_breaker_ref(b);
+  grpcr_breaker_destroy(b);
+  // Still alive: the other reference holds it.
+  ASSERT_TRUE(Call(b, kUnavailable, 1));
+  EXPECT_EQ(State(b, 1), GRPCR_BREAKER_OPEN);
+  grpcr_breaker_destroy(b);  // freed (checked by the sanitizer builds)
+}
+
+TEST(BreakerTest, NonPositiveProbeTimeoutIsRejected) {
+  grpcr_breaker_config c = Config(0.5, 20);
+  for (int64_t t : {int64_t{0}, int64_t{-1}, INT64_MIN}) {
+    c.probe_timeout_ns = t;
+    EXPECT_EQ(grpcr_breaker_create(&c, 0), nullptr) << t;
+  }
+  c.probe_timeout_ns = 1;
+  grpcr_breaker* b = grpcr_breaker_create(&c, 0);
+  EXPECT_NE(b, nullptr);
+  grpcr_breaker_destroy(b);
+}
+
+TEST(BreakerTest, DefaultProbeTimeoutIsTenSeconds) {
+  EXPECT_EQ(grpcr_breaker_config_default().probe_timeout_ns, 10 * kSec);
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  BreakerPtr b = Make(c);
+  EXPECT_EQ(Snap(b.get(), 0).probe_timeout_ns, 10 * kSec);
+}
+
+TEST(BreakerTest, ConfigEqualDetectsADifferenceInEachField) {
+  const grpcr_breaker_config base = grpcr_breaker_config_default();
+  grpcr_breaker_config copy = base;
+  EXPECT_TRUE(grpcr_breaker_config_equal(&base, &copy));
+  std::vector<std::pair<const char*, grpcr_breaker_config>> diffs;
+  auto with = [&](const char* what, auto mutate) {
+    grpcr_breaker_config c = base;
+    mutate(c);
+    diffs.emplace_back(what, c);
+  };
+  with("threshold", [](auto& c) { c.failure_rate_threshold = 0.6; });
+  with("minimum_calls", [](auto& c) { c.minimum_calls = 21; });
+  with("window", [](auto& c) { c.window_ns += 1; });
+  with("open_duration", [](auto& c) { c.open_duration_ns += 1; });
+  with("half_open_max_calls", [](auto& c) { c.half_open_max_calls = 2; });
+  with("trip_codes", [](auto& c) { c.trip_codes = GRPCR_CODE_BIT(kInternal); });
+  with("probe_timeout", [](auto& c) { c.probe_timeout_ns += 1; });
+  for (const auto& [what, c] : diffs) {
+    EXPECT_FALSE(grpcr_breaker_config_equal(&base, &c)) << what;
+    EXPECT_FALSE(grpcr_breaker_config_equal(&c, &base)) << what;
+  }
+}
+
+// Fewer probe slots than probes already succeeded: nothing is left in
+// flight to decide, so the breaker must close at once, not reject forever.
+TEST(BreakerTest, ReconfigureToFewerSlotsThanProbesSucceededCloses) {
+  grpcr_breaker_config three = Config(0.5, 1, 3);
+  grpcr_breaker_config two = Config(0.5, 1, 2);
+  BreakerPtr b = Make(three);
+  ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+  const int64_t now = 30 * kSec;
+  grpcr_breaker_ticket p0, p1, p2;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p0, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p1, nullptr));
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), now, &p2, nullptr));
+  grpcr_breaker_record(b.get(), &p0, kOk, now + 1, nullptr);
+  grpcr_breaker_record(b.get(), &p1, kOk, now + 2, nullptr);
+  grpcr_breaker_transition tr;
+  ASSERT_EQ(0, grpcr_breaker_reconfigure(b.get(), &two, now + 3, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, tr.from);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, tr.to);
+  grpcr_breaker_snapshot s = Snap(b.get(), now + 3);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, s.state);
+  EXPECT_EQ(1u, s.probes_freed_total);
+  EXPECT_TRUE(Call(b.get(), kOk, now + 4));
+}
+
+// Time spans further apart than INT64_MAX (a clock jump from one end to
+// the other) must neither overflow (UBSan checks) nor keep it OPEN.
+TEST(BreakerTest, ClockJumpAcrossTheWholeRangeEndsOpen) {
+  BreakerPtr b = Make(Config(0.5, 1), INT64_MIN);
+  ASSERT_TRUE(Call(b.get(), kUnavailable, INT64_MIN));
+  ASSERT_EQ(GRPCR_BREAKER_OPEN, Snap(b.get(), INT64_MIN).state);
+  grpcr_breaker_snapshot s = Snap(b.get(), INT64_MAX);
+  EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, s.state);
+  EXPECT_EQ(30 * kSec, s.open_ns_total);
+  grpcr_breaker_ticket t;
+  EXPECT_TRUE(grpcr_breaker_try_acquire(b.get(), INT64_MAX, &t, nullptr));
+  grpcr_breaker_record(b.get(), &t, kOk, INT64_MAX, nullptr);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, Snap(b.get(), INT64_MAX).state);
+}
+
 }  // namespace

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core_internal.h"
 #include "grpcr/retry.h"
 
 namespace {
@@ -356,6 +357,242 @@ TEST(BudgetTest, ManyThreadsHammeringOneBudgetKeepExactTotals) {
   EXPECT_GT(s.retries_total, 0u);
   EXPECT_GT(s.denied_total, 0u);
   grpcr_budget_destroy(b);
+}
+
+// ---- Reconfiguration, ownership, absorb ------------------------------------
+
+TEST(BudgetTest, ReconfigureRatioKeepsTheWindowAndAllowsExactlyTheDifference) {
+  grpcr_budget_config c = Config(0.1, 0, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 100; i++) grpcr_budget_on_request(b, 0);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(grpcr_budget_try_retry(b, 0));
+
+  grpcr_budget_config wider = Config(0.5, 0, 10 * kSec);
+  ASSERT_EQ(grpcr_budget_reconfigure(b, &wider, 1 * kSec), 0);
+  grpcr_budget_snapshot s = Snap(b, 1 * kSec);
+  EXPECT_EQ(s.requests_in_window, 100u);
+  EXPECT_EQ(s.retries_in_window, 5u);
+  EXPECT_DOUBLE_EQ(s.allowed_in_window, 50.0);
+  EXPECT_EQ(s.reconfigured_total, 1u);
+  // retries + 1 <= 0.5 * 100 + 0: up to 50 in the window, so 45 more.
+  int more = 0;
+  while (more < 1000 && grpcr_budget_try_retry(b, 1 * kSec)) more++;
+  EXPECT_EQ(more, 45);
+  s = Snap(b, 1 * kSec);
+  EXPECT_EQ(s.retries_in_window, 50u);
+  EXPECT_EQ(s.denied_total, 1u);
+  // Totals carry on.
+  grpcr_budget_on_request(b, 1 * kSec);
+  s = Snap(b, 1 * kSec);
+  EXPECT_EQ(s.requests_total, 101u);
+  EXPECT_EQ(s.retries_total, 50u);
+  EXPECT_EQ(s.requests_in_window, 101u);
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureFloorAppliesToTheKeptWindow) {
+  grpcr_budget_config c = Config(0.1, 0, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  for (int i = 0; i < 100; i++) grpcr_budget_on_request(b, 0);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(grpcr_budget_try_retry(b, 0));
+  ASSERT_FALSE(grpcr_budget_try_retry(b, 0));
+  // Floor 2/s over 10 s: 20 more on top of 0.1 * 100.
+  grpcr_budget_config floor = Config(0.1, 2, 10 * kSec);
+  ASSERT_EQ(grpcr_budget_reconfigure(b, &floor, 0), 0);
+  EXPECT_DOUBLE_EQ(Snap(b, 0).allowed_in_window, 30.0);
+  int more = 0;
+  while (more < 1000 && grpcr_budget_try_retry(b, 0)) more++;
+  EXPECT_EQ(more, 20);
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureToAShorterWindowKeepsTheCountsInsideIt) {
+  grpcr_budget_config c = Config(1.0, 0, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  for (int i = 0; i < 10; i++) grpcr_budget_on_request(b, 0);
+  for (int i = 0; i < 20; i++) grpcr_budget_on_request(b, 3 * kSec);
+  for (int i = 0; i < 30; i++) grpcr_budget_on_request(b, 6 * kSec);
+  ASSERT_TRUE(grpcr_budget_try_retry(b, 6 * kSec));
+  for (int i = 0; i < 40; i++) grpcr_budget_on_request(b, 9 * kSec);
+  ASSERT_TRUE(grpcr_budget_try_retry(b, 9 * kSec));
+
+  // 5 s window (250 ms buckets) at 9 s: bucket starts from 4.25 s on. The
+  // buckets that start at 0 and 3 s are dropped; 6 s and 9 s are kept.
+  grpcr_budget_config shorter = Config(1.0, 0, 5 * kSec);
+  ASSERT_EQ(grpcr_budget_reconfigure(b, &shorter, 9 * kSec), 0);
+  grpcr_budget_snapshot s = Snap(b, 9 * kSec);
+  EXPECT_EQ(s.requests_in_window, 70u);
+  EXPECT_EQ(s.retries_in_window, 2u);
+  EXPECT_DOUBLE_EQ(s.allowed_in_window, 70.0);
+  EXPECT_EQ(s.requests_total, 100u);
+  EXPECT_EQ(s.retries_total, 2u);
+  EXPECT_EQ(s.reconfigured_total, 1u);
+  // And they expire by the new window: the 6 s bucket at 11 s.
+  EXPECT_EQ(Snap(b, 11 * kSec - 1).requests_in_window, 70u);
+  EXPECT_EQ(Snap(b, 11 * kSec).requests_in_window, 40u);
+  EXPECT_EQ(Snap(b, 11 * kSec).retries_in_window, 1u);
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureToALongerWindowKeepsEveryCount) {
+  grpcr_budget_config c = Config(1.0, 0, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  for (int i = 0; i < 10; i++) grpcr_budget_on_request(b, 0);
+  for (int i = 0; i < 20; i++) grpcr_budget_on_request(b, 9 * kSec);
+  grpcr_budget_config longer = Config(1.0, 0, 20 * kSec);
+  ASSERT_EQ(grpcr_budget_reconfigure(b, &longer, 9 * kSec), 0);
+  EXPECT_EQ(Snap(b, 9 * kSec).requests_in_window, 30u);
+  // The requests at 0 now last the new 20 s instead of 10 s.
+  EXPECT_EQ(Snap(b, 20 * kSec - 1).requests_in_window, 30u);
+  EXPECT_EQ(Snap(b, 20 * kSec).requests_in_window, 20u);
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureWithAnIdenticalConfigIsNotCounted) {
+  grpcr_budget_config c = Config(0.1, 1, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  grpcr_budget_on_request(b, 0);
+  grpcr_budget_config same = c;
+  EXPECT_EQ(grpcr_budget_reconfigure(b, &same, 1 * kSec), 0);
+  grpcr_budget_snapshot s = Snap(b, 1 * kSec);
+  EXPECT_EQ(s.reconfigured_total, 0u);
+  EXPECT_EQ(s.requests_in_window, 1u);
+  grpcr_budget_config other = Config(0.2, 1, 10 * kSec);
+  EXPECT_EQ(grpcr_budget_reconfigure(b, &other, 1 * kSec), 0);
+  EXPECT_EQ(grpcr_budget_reconfigure(b, &other, 1 * kSec), 0);
+  EXPECT_EQ(Snap(b, 1 * kSec).reconfigured_total, 1u);
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureRejectsAnInvalidConfigAndChangesNothing) {
+  grpcr_budget_config c = Config(0.1, 1, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  for (int i = 0; i < 100; i++) grpcr_budget_on_request(b, 0);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (grpcr_budget_config bad :
+       {Config(-0.1, 1, 10 * kSec), Config(nan, 1, 10 * kSec),
+        Config(0.5, -1, 10 * kSec), Config(0.5, 1, 0),
+        Config(0.5, 1, -kSec)}) {
+    EXPECT_EQ(grpcr_budget_reconfigure(b, &bad, 1 * kSec), GRPCR_EINVAL);
+  }
+  EXPECT_EQ(grpcr_budget_reconfigure(b, nullptr, 1 * kSec), GRPCR_EINVAL);
+  EXPECT_EQ(grpcr_budget_reconfigure(nullptr, &c, 1 * kSec), GRPCR_EINVAL);
+  grpcr_budget_snapshot s = Snap(b, 1 * kSec);
+  EXPECT_EQ(s.reconfigured_total, 0u);
+  EXPECT_EQ(s.requests_in_window, 100u);
+  EXPECT_DOUBLE_EQ(s.allowed_in_window, 20.0);  // 0.1 * 100 + 1 * 10
+  grpcr_budget_destroy(b);
+}
+
+TEST(BudgetTest, ReconfigureRejectsASharedBudget) {
+  grpcr_budget_config c = Config(0.1, 1, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_acquire("reconfigure-shared", &c, 0);
+  ASSERT_NE(b, nullptr);
+  grpcr_budget_on_request(b, 0);
+  grpcr_budget_config other = Config(0.5, 1, 10 * kSec);
+  EXPECT_EQ(grpcr_budget_reconfigure(b, &other, 0), GRPCR_EINVAL);
+  EXPECT_EQ(grpcr_budget_reconfigure(b, &c, 0), GRPCR_EINVAL);
+  grpcr_budget_snapshot s = Snap(b, 0);
+  EXPECT_EQ(s.reconfigured_total, 0u);
+  EXPECT_DOUBLE_EQ(s.allowed_in_window, 10.1);  // 0.1 * 1 + 1 * 10
+  // Its settings are still its identity: the same acquire finds it.
+  grpcr_budget *again = grpcr_budget_acquire("reconfigure-shared", &c, 0);
+  EXPECT_EQ(again, b);
+  grpcr_budget_release(again);
+  grpcr_budget_release(b);
+}
+
+TEST(BudgetTest, RefThenTwoDestroysFreesOnTheSecond) {
+  grpcr_budget_config c = Config(0.1, 1, 10 * kSec);
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  ASSERT_NE(b, nullptr);
+  grpcr_budget_ref(b);
+  grpcr_budget_destroy(b);
+  grpcr_budget_on_request(b, 0);  // still alive
+  EXPECT_EQ(Snap(b, 0).requests_total, 1u);
+  grpcr_budget_destroy(b);  // freed (checked by the sanitizer builds)
+}
+
+TEST(BudgetTest, ConfigEqualComparesEveryField) {
+  const grpcr_budget_config a = Config(0.1, 10, 10 * kSec);
+  grpcr_budget_config same = a;
+  EXPECT_TRUE(grpcr_budget_config_equal(&a, &same));
+  const grpcr_budget_config d = grpcr_budget_config_default();
+  EXPECT_TRUE(grpcr_budget_config_equal(&a, &d));
+  for (grpcr_budget_config other :
+       {Config(0.2, 10, 10 * kSec), Config(0.1, 11, 10 * kSec),
+        Config(0.1, 10, 10 * kSec + 1)}) {
+    EXPECT_FALSE(grpcr_budget_config_equal(&a, &other));
+    EXPECT_FALSE(grpcr_budget_config_equal(&other, &a));
+  }
+}
+
+TEST(BudgetTest, AbsorbAddsTheOtherBudgetsWindowCountsButNotItsTotals) {
+  grpcr_budget_config c = Config(1.0, 0, 10 * kSec);
+  grpcr_budget *dst = grpcr_budget_create(&c, 0);
+  grpcr_budget *src = grpcr_budget_create(&c, 0);
+  for (int i = 0; i < 3; i++) grpcr_budget_on_request(dst, 0);
+  for (int i = 0; i < 5; i++) grpcr_budget_on_request(src, 1 * kSec);
+  ASSERT_TRUE(grpcr_budget_try_retry(src, 1 * kSec));
+  ASSERT_TRUE(grpcr_budget_try_retry(src, 1 * kSec));
+
+  grpcr_budget_absorb(dst, src, 2 * kSec);
+  grpcr_budget_snapshot s = Snap(dst, 2 * kSec);
+  EXPECT_EQ(s.requests_in_window, 8u);
+  EXPECT_EQ(s.retries_in_window, 2u);
+  EXPECT_DOUBLE_EQ(s.allowed_in_window, 8.0);
+  EXPECT_EQ(s.requests_total, 3u);
+  EXPECT_EQ(s.retries_total, 0u);
+  // src is unchanged.
+  grpcr_budget_snapshot from = Snap(src, 2 * kSec);
+  EXPECT_EQ(from.requests_in_window, 5u);
+  EXPECT_EQ(from.retries_in_window, 2u);
+  EXPECT_EQ(from.requests_total, 5u);
+  // The absorbed counts leave with the bucket of their start time (1 s).
+  EXPECT_EQ(Snap(dst, 10 * kSec).requests_in_window, 5u);
+  EXPECT_EQ(Snap(dst, 11 * kSec - 1).requests_in_window, 5u);
+  EXPECT_EQ(Snap(dst, 11 * kSec).requests_in_window, 0u);
+  EXPECT_EQ(Snap(dst, 11 * kSec).retries_in_window, 0u);
+
+  // Absorbing itself or NULL does nothing.
+  grpcr_budget_absorb(src, src, 2 * kSec);
+  grpcr_budget_absorb(src, nullptr, 2 * kSec);
+  grpcr_budget_absorb(nullptr, src, 2 * kSec);
+  EXPECT_EQ(Snap(src, 2 * kSec).requests_in_window, 5u);
+  grpcr_budget_destroy(src);
+  grpcr_budget_destroy(dst);
+}
+
+TEST(BudgetTest, AcquireCreatedIsTrueOnlyForTheFirstAcquireOfAKeyAndConfig) {
+  grpcr_budget_config c = Config(0.1, 1, 10 * kSec);
+  grpcr_budget_config other = Config(0.2, 1, 10 * kSec);
+  bool created = false;
+  grpcr_budget *a = grpcr_budget_acquire_created("created-key", &c, 0, &created);
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(created);
+  grpcr_budget *b = grpcr_budget_acquire_created("created-key", &c, 0, &created);
+  EXPECT_EQ(b, a);
+  EXPECT_FALSE(created);
+  grpcr_budget *d =
+      grpcr_budget_acquire_created("created-key", &other, 0, &created);
+  EXPECT_NE(d, a);
+  EXPECT_TRUE(created);
+  grpcr_budget *e =
+      grpcr_budget_acquire_created("created-key-2", &c, 0, &created);
+  EXPECT_NE(e, a);
+  EXPECT_TRUE(created);
+  // created may be NULL; failures report false.
+  grpcr_budget *f = grpcr_budget_acquire_created("created-key", &c, 0, nullptr);
+  EXPECT_EQ(f, a);
+  created = true;
+  EXPECT_EQ(grpcr_budget_acquire_created(nullptr, &c, 0, &created), nullptr);
+  EXPECT_FALSE(created);
+  for (grpcr_budget *x : {a, b, d, e, f}) grpcr_budget_release(x);
+  // Once the last reference is gone, the next acquire creates it anew.
+  grpcr_budget *g = grpcr_budget_acquire_created("created-key", &c, 0, &created);
+  EXPECT_TRUE(created);
+  grpcr_budget_release(g);
 }
 
 }  // namespace
