@@ -21,6 +21,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <atomic>
+#include <memory>
 #include <string>
 
 #include <grpc/impl/codegen/grpc_types.h>
@@ -33,6 +35,7 @@
 
 #include "src/core/ext/filters/client_channel/client_channel.h"
 #include "src/core/ext/filters/client_channel/client_channel_service_config.h"
+#include "src/core/ext/filters/message_size/message_size_filter.h"
 #include "src/core/lib/channel/channel_args.h"
 #include "src/core/lib/channel/context.h"
 #include "src/core/lib/gprpp/ref_counted.h"
@@ -58,6 +61,7 @@
 #include "grpcr/breaker.h"
 #include "grpcr/budget.h"
 #include "grpcr/grpcr.h"
+#include "grpcr/policy.h"
 #include "grpcr/retry.h"
 #include "grpcr/stats.h"
 #include "internal.h"
@@ -90,119 +94,184 @@ int64_t ToMonotonicNs(Timestamp t) {
   return ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
 }
 
-bool SameBudget(const grpcr_channel_config& a, const grpcr_channel_config& b) {
-  return a.has_budget == b.has_budget && a.budget_scope == b.budget_scope &&
-         a.budget.ratio == b.budget.ratio &&
-         a.budget.min_retries_per_second == b.budget.min_retries_per_second &&
-         a.budget.window_ns == b.budget.window_ns;
-}
 
-bool SameBreaker(const grpcr_channel_config& a, const grpcr_channel_config& b) {
-  if (a.has_breaker != b.has_breaker) return false;
-  if (!a.has_breaker) return true;
-  const grpcr_breaker_config& x = a.breaker;
-  const grpcr_breaker_config& y = b.breaker;
-  return x.failure_rate_threshold == y.failure_rate_threshold &&
-         x.minimum_calls == y.minimum_calls && x.window_ns == y.window_ns &&
-         x.open_duration_ns == y.open_duration_ns &&
-         x.half_open_max_calls == y.half_open_max_calls &&
-         x.trip_codes == y.trip_codes;
-}
-
-void TraceTransition(const char* name, const grpcr_breaker_transition& tr) {
-  if (tr.happened && GRPC_TRACE_FLAG_ENABLED(trace)) {
-    gpr_log(GPR_INFO, "resilience[%s]: breaker %s -> %s", name,
-            grpcr_breaker_state_name(tr.from), grpcr_breaker_state_name(tr.to));
-  }
-}
-
-// The channel's budget and breaker, built from one service config. Calls hold
-// a ref, so a config update never pulls state from under a running call.
-class ChannelPolicy : public grpc_core::RefCounted<ChannelPolicy> {
- public:
-  ChannelPolicy(const grpcr_channel_config& cfg, const std::string& target,
-                int64_t now_ns)
-      : cfg_(cfg) {
-    grpcr_budget_config bc =
-        cfg.has_budget ? cfg.budget : grpcr_budget_config_default();
-    if (cfg.has_budget && cfg.budget_scope == GRPCR_BUDGET_SCOPE_TARGET) {
-      budget_ = grpcr_budget_acquire(target.c_str(), &bc, now_ns);
-      shared_budget_ = true;
-    } else {
-      budget_ = grpcr_budget_create(&bc, now_ns);
-    }
-    if (cfg.has_breaker) breaker_ = grpcr_breaker_create(&cfg.breaker, now_ns);
-  }
-  ~ChannelPolicy() override {
-    if (breaker_ != nullptr) grpcr_breaker_destroy(breaker_);
-    if (budget_ == nullptr) return;
-    if (shared_budget_) {
-      grpcr_budget_release(budget_);
-    } else {
-      grpcr_budget_destroy(budget_);
-    }
-  }
-
-  const grpcr_channel_config& cfg() const { return cfg_; }
-  grpcr_budget* budget() const { return budget_; }
-  grpcr_breaker* breaker() const { return breaker_; }
-
- private:
-  grpcr_channel_config cfg_;
-  bool shared_budget_ = false;
-  grpcr_budget* budget_ = nullptr;
-  grpcr_breaker* breaker_ = nullptr;
+// A reference on a core policy (include/grpcr/policy.h): the channel holds
+// its current one, each call the one it started with.
+struct PolicyUnref {
+  void operator()(grpcr_policy* p) const { grpcr_policy_unref(p); }
 };
+using PolicyPtr = std::unique_ptr<grpcr_policy, PolicyUnref>;
+
+PolicyPtr RefPolicy(grpcr_policy* p) {
+  if (p != nullptr) grpcr_policy_ref(p);
+  return PolicyPtr(p);
+}
+
+// Client-channel's limit on request messages, from the channel's args (the
+// message-size filter's rule): none with a minimal stack or a negative
+// value.
+absl::optional<uint32_t> MaxSendSize(const grpc_core::ChannelArgs& args) {
+  if (args.WantMinimalStack()) return absl::nullopt;
+  int size = args.GetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH)
+                 .value_or(GRPC_DEFAULT_MAX_SEND_MESSAGE_LENGTH);
+  if (size < 0) return absl::nullopt;
+  return static_cast<uint32_t>(size);
+}
+
+// gRPC's per-RPC retry buffer (GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE), with
+// its default and bounds.
+size_t RetryBufferSize(const grpc_core::ChannelArgs& args) {
+  constexpr int kDefault = 256 << 10;
+  int size = args.GetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE).value_or(kDefault);
+  return static_cast<size_t>(size < 0 ? 0 : size);
+}
+
+// After a rejection, how soon a call may ask client-channel whether the
+// service config changed (no call reaches it to carry the change while the
+// breaker rejects everything).
+constexpr int64_t kRecheckAfterRejectNs = 100 * 1000000;
 
 struct ChannelData {
   grpc_channel_stack* stack;
   std::string name;
   std::string target;
   grpcr_channel_stats* stats;
+  grpc_core::ChannelArgs args;
+  size_t retry_buffer_size = 0;
+  absl::optional<uint32_t> max_send_size;
+
+  // Set once a service config is known (from the channel args, a call, or
+  // client-channel): until then every call's first batch asks
+  // client-channel.
+  std::atomic<bool> config_known{false};
+  // Set while the breaker is not CLOSED (it may reject calls, and then no
+  // call reaches client-channel to carry a config update): calls ask
+  // client-channel for a new config, at most every kRecheckAfterRejectNs.
+  std::atomic<bool> breaker_not_closed{false};
+  std::atomic<int64_t> next_recheck_ns{0};
+
   absl::Mutex mu;
-  RefCountedPtr<ChannelPolicy> policy ABSL_GUARDED_BY(mu);
+  PolicyPtr policy ABSL_GUARDED_BY(mu);
   // The config the policy was last confirmed against: while calls report the
   // same one, the policy is reused without comparing values.
   RefCountedPtr<ServiceConfig> policy_source ABSL_GUARDED_BY(mu);
+  // The service config text client-channel reported last.
+  std::string client_channel_json ABSL_GUARDED_BY(mu);
 
   // The channel's policy and the service config it came from (null until a
   // config is known).
-  void Current(RefCountedPtr<ChannelPolicy>* p,
-               RefCountedPtr<ServiceConfig>* source) {
+  void Current(PolicyPtr* p, RefCountedPtr<ServiceConfig>* source) {
     absl::MutexLock lock(&mu);
-    *p = policy;
+    *p = RefPolicy(policy.get());
     *source = policy_source;
   }
 
-  // The policy for the service config a call just ran with; rebuilt only
-  // when the resilience settings changed.
-  RefCountedPtr<ChannelPolicy> PolicyFor(ServiceConfig* sc,
-                                         const GlobalConfig* global) {
+  // Learns a service config: the policy is replaced only if the resilience
+  // settings changed, and then only in the parts that changed. A policy
+  // that cannot be built (out of memory) leaves the old one in place.
+  void Learn(ServiceConfig* sc) {
+    const auto* global =
+        static_cast<const GlobalConfig*>(sc->GetGlobalParsedConfig(ParserIndex()));
     absl::MutexLock lock(&mu);
-    if (policy != nullptr && policy_source.get() == sc) return policy;
+    if (policy != nullptr && policy_source.get() == sc) return;
     grpcr_channel_config cfg = {};
     cfg.budget = grpcr_budget_config_default();
     if (global != nullptr) cfg = global->cfg;
     policy_source = sc->Ref();
-    if (policy != nullptr && SameBudget(policy->cfg(), cfg) &&
-        SameBreaker(policy->cfg(), cfg)) {
-      return policy;
+    config_known.store(true, std::memory_order_release);
+    if (policy != nullptr &&
+        grpcr_channel_config_equal(grpcr_policy_config(policy.get()), &cfg)) {
+      return;
     }
-    auto fresh = grpc_core::MakeRefCounted<ChannelPolicy>(
-        cfg, target, grpcr_internal_now_ns());
-    grpcr_registry_attach(grpcr_internal_registry(), stats, fresh->breaker(),
-                          fresh->budget());
+    grpcr_policy_change change;
+    grpcr_policy* fresh = grpcr_policy_create(
+        &cfg, target.c_str(), policy.get(), grpcr_internal_now_ns(), &change);
+    if (fresh == nullptr) {
+      gpr_log(GPR_ERROR,
+              "resilience[%s]: out of memory applying a new service config; "
+              "the previous policy stays",
+              name.c_str());
+      return;
+    }
+    grpcr_registry_attach(grpcr_internal_registry(), stats,
+                          grpcr_policy_breaker(fresh),
+                          grpcr_policy_budget(fresh));
+    if (policy != nullptr) grpcr_stats_on_config_update(stats);
+    OnTransition(change.transition);
     if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      const grpcr_channel_config* c = grpcr_policy_config(fresh);
       gpr_log(GPR_INFO,
               "resilience[%s]: policy from service config: budget ratio=%g "
-              "floor=%g/s window=%" PRId64 "ms, breaker %s",
-              name.c_str(), fresh->cfg().budget.ratio,
-              fresh->cfg().budget.min_retries_per_second,
-              fresh->cfg().budget.window_ns / 1000000,
-              cfg.has_breaker ? "on" : "off");
+              "floor=%g/s window=%" PRId64 "ms (%s), breaker %s (%s)",
+              name.c_str(), c->budget.ratio, c->budget.min_retries_per_second,
+              c->budget.window_ns / 1000000,
+              policy == nullptr      ? "new"
+              : change.budget_kept   ? "kept"
+              : change.budget_carried ? "counts carried over"
+                                      : "new",
+              c->has_breaker ? "on" : "off",
+              !c->has_breaker          ? "-"
+              : policy == nullptr      ? "new"
+              : change.breaker_kept    ? "kept"
+              : change.breaker_carried ? "state carried over"
+                                       : "new");
     }
-    policy = std::move(fresh);
-    return policy;
+    policy.reset(fresh);
+  }
+
+  // Asks client-channel for the service config it uses now (the resolver's,
+  // or the default) and learns it if its text changed.
+  void LearnFromClientChannel() {
+    // Client-channel is the stack's last element (it was not initialised
+    // yet when this element was, hence the look-up here).
+    grpc_channel_element* client_channel = grpc_channel_stack_last_element(stack);
+    if (strcmp(client_channel->filter->name, "client-channel") != 0) return;
+    char* json = nullptr;
+    grpc_channel_info info = {};
+    info.service_config_json = &json;
+    client_channel->filter->get_channel_info(client_channel, &info);
+    if (json == nullptr) return;
+    std::string text(json);
+    gpr_free(json);
+    if (text.empty()) return;  // no resolver result yet
+    {
+      absl::MutexLock lock(&mu);
+      if (text == client_channel_json) return;
+      client_channel_json = text;
+    }
+    auto sc = grpc_core::ServiceConfigImpl::Create(args, text);
+    if (sc.ok() && *sc != nullptr) Learn(sc->get());
+  }
+
+  // Every breaker transition the shim sees: traced, and tracked for
+  // MaybeLearnFromClientChannel.
+  void OnTransition(const grpcr_breaker_transition& tr) {
+    if (!tr.happened) return;
+    breaker_not_closed.store(tr.to != GRPCR_BREAKER_CLOSED,
+                             std::memory_order_relaxed);
+    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      gpr_log(GPR_INFO, "resilience[%s]: breaker %s -> %s", name.c_str(),
+              grpcr_breaker_state_name(tr.from),
+              grpcr_breaker_state_name(tr.to));
+    }
+  }
+
+  // Called at each call's start: asks client-channel while no config is
+  // known, and (rate-limited) while the breaker is not CLOSED.
+  void MaybeLearnFromClientChannel() {
+    if (!config_known.load(std::memory_order_acquire)) {
+      LearnFromClientChannel();
+      return;
+    }
+    if (!breaker_not_closed.load(std::memory_order_relaxed)) return;
+    const int64_t now = grpcr_internal_now_ns();
+    int64_t due = next_recheck_ns.load(std::memory_order_relaxed);
+    if (now < due || !next_recheck_ns.compare_exchange_strong(
+                         due, now + kRecheckAfterRejectNs,
+                         std::memory_order_relaxed)) {
+      return;
+    }
+    LearnFromClientChannel();
   }
 };
 
@@ -260,6 +329,7 @@ struct Attempt {
   bool got_trailing = false;
   bool decided = false;
   bool committed = false;  // the server delivered initial metadata or data
+  bool retried = false;    // another attempt follows: drop its data when done
 
   // Callbacks still to come; the child's initial ref goes with the last.
   int pending = 4;
@@ -312,12 +382,20 @@ struct CallData {
   grpc_polling_entity* pollent = nullptr;
   Mode mode = Mode::kUndecided;
 
-  RefCountedPtr<ChannelPolicy> policy;
+  PolicyPtr policy;
   // The channel's config when the call started; keeps method_policy alive.
   RefCountedPtr<ServiceConfig> method_source;
   const grpcr_retry_policy* method_policy = nullptr;
+  // Holding a breaker ticket, until the call's verdict (or its end).
   bool breaker_admitted = false;
   grpcr_breaker_ticket ticket = {};
+  // The request breaks a local limit (a message over the max send size):
+  // it is sent as without the filter, never retried, and the breaker
+  // neither gates it nor hears of it.
+  bool local = false;
+  // The application cancelled (pass-through calls; active ones keep the
+  // error in cancel_error).
+  bool app_cancelled = false;
   grpcr_backoff backoff;
   bool backoff_ready = false;
   uint32_t attempts = 0;
@@ -371,10 +449,14 @@ struct CallData {
   grpc_closure retry_timer_fired;
   grpc_closure retry_in_combiner;
 
-  // Pass-through calls: counted at their recv_trailing_metadata.
+  // Pass-through calls: a verdict at their first answer (response headers),
+  // counted at their recv_trailing_metadata.
   grpc_closure* passthrough_original_ready = nullptr;
   grpc_metadata_batch* passthrough_trailing_md = nullptr;
   grpc_closure passthrough_ready;
+  grpc_closure* passthrough_original_initial_ready = nullptr;
+  bool* passthrough_trailing_md_available = nullptr;
+  grpc_closure passthrough_initial_ready;
 
   // One cancel down the parent stack when an active call ends, so that
   // client-channel's deadline timer on the parent releases the call.
@@ -418,17 +500,19 @@ void StopCombiner(CallData* calld, const char* reason) {
 // Returns OK if admitted, else the UNAVAILABLE error the call must fail with.
 grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
   ChannelData* chand = calld->chand;
-  grpcr_breaker* breaker =
-      calld->policy != nullptr ? calld->policy->breaker() : nullptr;
-  if (breaker == nullptr) return absl::OkStatus();
+  grpcr_breaker* breaker = calld->policy != nullptr
+                               ? grpcr_policy_breaker(calld->policy.get())
+                               : nullptr;
+  if (breaker == nullptr || calld->local) return absl::OkStatus();
   grpcr_breaker_transition tr = {};
   const bool admitted =
       grpcr_breaker_try_acquire(breaker, now, &calld->ticket, &tr);
-  TraceTransition(chand->name.c_str(), tr);
+  chand->OnTransition(tr);
   if (admitted) {
     calld->breaker_admitted = true;
     return absl::OkStatus();
   }
+  chand->breaker_not_closed.store(true, std::memory_order_relaxed);
   grpcr_stats_on_rejected(chand->stats);
   grpcr_breaker_snapshot snap;
   grpcr_breaker_snapshot_get(breaker, now, &snap);
@@ -450,13 +534,59 @@ grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
   return StatusError(GRPC_STATUS_UNAVAILABLE, msg);
 }
 
-void RecordWithBreaker(CallData* calld, int status) {
+// Where a call's final status came from: the application's cancel, the
+// client's own deadline (or per-method timeout), or the dependency.
+grpcr_status_origin OriginOf(const CallData* calld, int status) {
+  if (calld->local) return GRPCR_ORIGIN_LOCAL;
+  if (calld->app_cancelled || !calld->cancel_error.ok()) {
+    return GRPCR_ORIGIN_CANCELLED;
+  }
+  if (status == GRPC_STATUS_DEADLINE_EXCEEDED &&
+      Timestamp::Now() >= calld->effective_deadline) {
+    return GRPCR_ORIGIN_DEADLINE;
+  }
+  return GRPCR_ORIGIN_REMOTE;
+}
+
+// The call's one verdict for the breaker (if it holds a ticket): from its
+// first answer, or its final status.
+void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin) {
   if (!calld->breaker_admitted) return;
   calld->breaker_admitted = false;
   grpcr_breaker_transition tr = {};
-  grpcr_breaker_record(calld->policy->breaker(), &calld->ticket, status,
-                       grpcr_internal_now_ns(), &tr);
-  TraceTransition(calld->chand->name.c_str(), tr);
+  grpcr_breaker_record_outcome(grpcr_policy_breaker(calld->policy.get()),
+                               &calld->ticket, status, origin,
+                               grpcr_internal_now_ns(), &tr);
+  calld->chand->OnTransition(tr);
+}
+
+// The server answered with response headers (not Trailers-Only): the
+// dependency is up, whatever the call does next. A stream or a watch gives
+// its verdict here, so it never holds a half-open probe slot while it lives.
+void GiveAnsweredVerdict(CallData* calld) {
+  GiveVerdict(calld, GRPC_STATUS_OK, GRPCR_ORIGIN_REMOTE);
+}
+
+// Gives the ticket back with no verdict: the call ended without one (the
+// library shut down under it) or is destroyed before its status was read.
+void ReleaseTicket(CallData* calld) {
+  if (!calld->breaker_admitted) return;
+  calld->breaker_admitted = false;
+  grpcr_breaker_release(grpcr_policy_breaker(calld->policy.get()),
+                        &calld->ticket, grpcr_internal_now_ns());
+}
+
+// Learns the service config client-channel attached to this call (the
+// resolver's, possibly newer than the channel's): nothing to do while calls
+// report the config the channel already knows.
+void LearnFromContext(CallData* calld, grpc_call_context_element* context) {
+  auto* scd = static_cast<ServiceConfigCallData*>(
+      context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
+  if (scd == nullptr || scd->service_config() == nullptr ||
+      scd->service_config() == calld->method_source.get()) {
+    return;
+  }
+  calld->chand->Learn(scd->service_config());
 }
 
 // ---------------------------------------------------------------------------
@@ -544,6 +674,18 @@ void ClearDirectResults(Attempt* a) {
   *a->rflags = 0;
   *a->rfailed = false;
   a->rtm->Clear();
+}
+
+// Releases a finished attempt's copies of the request and what it
+// received (its slices; the arena keeps only the structs).
+void DropAttemptData(Attempt* a) {
+  a->send_initial_md.Clear();
+  a->send_message.Clear();
+  if (!a->direct) {
+    a->recv_initial_md.Clear();
+    a->recv_message.reset();
+    a->recv_trailing_md.Clear();
+  }
 }
 
 // Hands the final result to whichever application ops are waiting for it.
@@ -642,7 +784,7 @@ void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
   GPR_ASSERT(!calld->finished);
   calld->finished = true;
   calld->final_status = status;
-  RecordWithBreaker(calld, status);
+  GiveVerdict(calld, status, OriginOf(calld, status));
   grpcr_stats_on_final(calld->chand->stats, status);
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO,
@@ -672,7 +814,10 @@ void FinishWithFailure(CallData* calld, grpc_error_handle error,
 void StartAttempt(CallData* calld);
 
 void AttemptCallbackDone(Attempt* attempt) {
-  if (--attempt->pending == 0 && !attempt->on_parent) {
+  if (--attempt->pending != 0) return;
+  // Below us nothing refers to the attempt's ops any more.
+  if (attempt->retried) DropAttemptData(attempt);
+  if (!attempt->on_parent) {
     GRPC_CALL_STACK_UNREF(attempt->stack, "resilience: attempt done");
   }
 }
@@ -707,32 +852,36 @@ grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error) {
   return &attempt->cancel_start;
 }
 
+// Client-channel bounds each attempt by a per-method "timeout" from the
+// call's start (with the same arithmetic, so we agree with it): no retry may
+// be scheduled past that either, and a DEADLINE_EXCEEDED after it is the
+// client's own.
+void ApplyMethodTimeout(
+    CallData* calld,
+    const grpc_core::internal::ClientChannelMethodParsedConfig* cc) {
+  if (cc == nullptr || cc->timeout() == grpc_core::Duration::Zero()) return;
+  Timestamp per_method =
+      Timestamp::FromCycleCounterRoundUp(calld->start_time) + cc->timeout();
+  if (per_method < calld->effective_deadline) {
+    calld->effective_deadline = per_method;
+  }
+}
+
 // Learns the channel's and the method's config from the context that
 // client-channel filled in for this attempt.
 void LearnConfig(CallData* calld, Attempt* attempt) {
   auto* scd = static_cast<ServiceConfigCallData*>(
       attempt->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
   if (scd == nullptr || scd->service_config() == nullptr) return;
-  auto* global = static_cast<const GlobalConfig*>(
-      scd->GetGlobalParsedConfig(ParserIndex()));
   // The call keeps the policy it started with; the channel follows a new
   // config (a resolver update) from here on.
-  if (scd->service_config() != calld->method_source.get()) {
-    calld->chand->PolicyFor(scd->service_config(), global);
-  }
-  // Client-channel bounds each attempt by a per-method "timeout" from the
-  // call's start (with the same arithmetic, so we agree with it): no retry
-  // may be scheduled past that either.
-  auto* cc = static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
-      scd->GetMethodParsedConfig(
-          grpc_core::internal::ClientChannelServiceConfigParser::ParserIndex()));
-  if (cc != nullptr && cc->timeout() != grpc_core::Duration::Zero()) {
-    Timestamp per_method =
-        Timestamp::FromCycleCounterRoundUp(calld->start_time) + cc->timeout();
-    if (per_method < calld->effective_deadline) {
-      calld->effective_deadline = per_method;
-    }
-  }
+  LearnFromContext(calld, attempt->context);
+  ApplyMethodTimeout(
+      calld,
+      static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
+          scd->GetMethodParsedConfig(grpc_core::internal::
+                                         ClientChannelServiceConfigParser::
+                                             ParserIndex())));
 }
 
 void SaveResult(CallData* calld, Attempt* attempt) {
@@ -756,7 +905,8 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     StopCombiner(calld, "resilience: retry timer after finish");
   } else if (!error.ok()) {
     // The timer list shut down (grpc_shutdown) with the call in backoff: it
-    // still gets its one final status.
+    // still gets its one final status, and the breaker no verdict.
+    ReleaseTicket(calld);
     CallCombinerClosureList closures;
     FinishWithFailure(
         calld,
@@ -830,7 +980,9 @@ void Decide(CallData* calld, Attempt* attempt,
   int64_t delay_ns = 0;
   grpcr_retry_verdict verdict = grpcr_retry_decide(
       calld->method_policy, &calld->backoff,
-      calld->policy != nullptr ? calld->policy->budget() : nullptr, &outcome,
+      calld->policy != nullptr ? grpcr_policy_budget(calld->policy.get())
+                               : nullptr,
+      &outcome,
       now, ToMonotonicNs(calld->effective_deadline), &delay_ns);
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO,
@@ -841,7 +993,10 @@ void Decide(CallData* calld, Attempt* attempt,
             grpcr_retry_verdict_name(verdict), delay_ns / 1000000);
   }
   if (verdict == GRPCR_RETRY_YES) {
+    // Nothing of a retried attempt is needed again: only the call's one
+    // copy of the request stays.
     if (attempt->direct) ClearDirectResults(attempt);
+    attempt->retried = true;
     grpcr_stats_on_retry(calld->chand->stats, delay_ns);
     StartRetryTimer(calld, delay_ns);
     return;
@@ -935,7 +1090,10 @@ void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_initial = true;
   attempt->recv_initial_md_error = error;
-  if (error.ok() && !*attempt->tma) attempt->committed = true;
+  if (error.ok() && !*attempt->tma) {
+    attempt->committed = true;
+    GiveAnsweredVerdict(attempt->calld);
+  }
   AfterAttemptReceive(attempt);
 }
 
@@ -1191,34 +1349,55 @@ void StartAttempt(CallData* calld) {
 // ---------------------------------------------------------------------------
 // Pass-through calls: counted, never touched.
 
+void PassthroughInitialReady(void* arg, grpc_error_handle error) {
+  auto* calld = static_cast<CallData*>(arg);
+  if (error.ok() && calld->passthrough_trailing_md_available != nullptr &&
+      !*calld->passthrough_trailing_md_available) {
+    GiveAnsweredVerdict(calld);
+  }
+  LearnFromContext(calld, calld->context);
+  grpc_core::Closure::Run(DEBUG_LOCATION,
+                          calld->passthrough_original_initial_ready, error);
+}
+
 void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   const int status =
       StatusFrom(error, calld->passthrough_trailing_md, calld->deadline);
   grpcr_stats_on_final(calld->chand->stats, status);
-  RecordWithBreaker(calld, status);
-  // Keep the channel's view of its service config current (nothing to do
-  // while calls see the config the channel already knows).
-  auto* scd = static_cast<ServiceConfigCallData*>(
-      calld->context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
-  if (scd != nullptr && scd->service_config() != nullptr &&
-      scd->service_config() != calld->method_source.get()) {
-    calld->chand->PolicyFor(scd->service_config(),
-                            static_cast<const GlobalConfig*>(
-                                scd->GetGlobalParsedConfig(ParserIndex())));
-  }
+  GiveVerdict(calld, status, OriginOf(calld, status));
+  LearnFromContext(calld, calld->context);
   grpc_core::Closure::Run(DEBUG_LOCATION, calld->passthrough_original_ready,
                           error);
 }
 
 void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
-  if (batch->recv_trailing_metadata && calld->passthrough_original_ready == nullptr) {
-    auto& p = batch->payload->recv_trailing_metadata;
-    calld->passthrough_trailing_md = p.recv_trailing_metadata;
-    calld->passthrough_original_ready = p.recv_trailing_metadata_ready;
+  auto* p = batch->payload;
+  // The first answer gives the verdict (while a ticket is held) and may
+  // carry a config the channel does not know yet.
+  if (batch->recv_initial_metadata &&
+      calld->passthrough_original_initial_ready == nullptr &&
+      (calld->breaker_admitted ||
+       !calld->chand->config_known.load(std::memory_order_relaxed))) {
+    calld->passthrough_trailing_md_available =
+        p->recv_initial_metadata.trailing_metadata_available;
+    calld->passthrough_original_initial_ready =
+        p->recv_initial_metadata.recv_initial_metadata_ready;
+    GRPC_CLOSURE_INIT(&calld->passthrough_initial_ready,
+                      PassthroughInitialReady, calld, nullptr);
+    p->recv_initial_metadata.recv_initial_metadata_ready =
+        &calld->passthrough_initial_ready;
+  }
+  if (batch->recv_trailing_metadata &&
+      calld->passthrough_original_ready == nullptr) {
+    calld->passthrough_trailing_md =
+        p->recv_trailing_metadata.recv_trailing_metadata;
+    calld->passthrough_original_ready =
+        p->recv_trailing_metadata.recv_trailing_metadata_ready;
     GRPC_CLOSURE_INIT(&calld->passthrough_ready, PassthroughTrailingReady,
                       calld, nullptr);
-    p.recv_trailing_metadata_ready = &calld->passthrough_ready;
+    p->recv_trailing_metadata.recv_trailing_metadata_ready =
+        &calld->passthrough_ready;
   }
   grpc_call_next_op(calld->elem, batch);
 }
@@ -1234,6 +1413,7 @@ bool IsUnaryRequest(const grpc_transport_stream_op_batch* batch) {
 void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
   grpc_error_handle error = batch->payload->cancel_stream.cancel_error;
   if (calld->mode != Mode::kActive) {
+    calld->app_cancelled = true;
     if (calld->mode == Mode::kUndecided) {
       // Cancelled before its first batch: still a request with one status.
       grpcr_stats_on_request(calld->chand->stats);
@@ -1289,7 +1469,7 @@ void StartFirstActiveBatch(CallData* calld,
   StoreAppRecvOps(calld, batch);
   grpcr_stats_on_request(chand->stats);
   const int64_t now = grpcr_internal_now_ns();
-  grpcr_budget_on_request(calld->policy->budget(), now);
+  grpcr_budget_on_request(grpcr_policy_budget(calld->policy.get()), now);
   grpc_error_handle rejected = AdmitToBreaker(calld, now);
   if (!rejected.ok()) {
     CallCombinerClosureList closures;
@@ -1300,20 +1480,18 @@ void StartFirstActiveBatch(CallData* calld,
   StartAttempt(calld);
 }
 
-// The method's retry policy in the channel's last-known config, if any.
-const MethodConfig* MethodPolicy(CallData* calld, ServiceConfig* source) {
-  if (source == nullptr) return nullptr;
-  const auto* vec = source->GetMethodParsedConfigVector(calld->path.c_slice());
-  if (vec == nullptr) return nullptr;
-  return static_cast<const MethodConfig*>((*vec)[ParserIndex()].get());
-}
-
-// A pass-through call's first batch: counted, and gated by the breaker.
+// A pass-through call's first batch: counted (for the budget too), and
+// gated by the breaker unless its request breaks a local limit.
 void StartFirstPassthroughBatch(CallData* calld,
                                 grpc_transport_stream_op_batch* batch) {
   ChannelData* chand = calld->chand;
   grpcr_stats_on_request(chand->stats);
-  grpc_error_handle rejected = AdmitToBreaker(calld, grpcr_internal_now_ns());
+  const int64_t now = grpcr_internal_now_ns();
+  if (calld->policy != nullptr) {
+    grpcr_budget_on_request(grpcr_policy_budget(calld->policy.get()), now);
+  }
+  if (calld->local) grpcr_stats_on_local_error(chand->stats);
+  grpc_error_handle rejected = AdmitToBreaker(calld, now);
   if (rejected.ok()) {
     grpcr_stats_on_attempt(chand->stats, 1);
     StartPassthrough(calld, batch);
@@ -1332,6 +1510,76 @@ void StartFirstPassthroughBatch(CallData* calld,
   closures.RunClosures(calld->call_combiner);
 }
 
+// What the channel's known config says about the call's method: its retry
+// policy (null if none), and, applied to the call, client-channel's
+// per-method timeout and the request size limit.
+const MethodConfig* ApplyMethodConfig(CallData* calld, ServiceConfig* source,
+                                      absl::optional<uint32_t>* max_send) {
+  *max_send = calld->chand->max_send_size;
+  if (source == nullptr) return nullptr;
+  const auto* vec = source->GetMethodParsedConfigVector(calld->path.c_slice());
+  if (vec == nullptr) return nullptr;
+  ApplyMethodTimeout(
+      calld,
+      static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
+          (*vec)[grpc_core::internal::ClientChannelServiceConfigParser::
+                     ParserIndex()]
+              .get()));
+  const auto* size = static_cast<const grpc_core::MessageSizeParsedConfig*>(
+      (*vec)[grpc_core::MessageSizeParser::ParserIndex()].get());
+  if (size != nullptr && size->max_send_size().has_value() &&
+      (!max_send->has_value() || *size->max_send_size() < **max_send)) {
+    *max_send = size->max_send_size();
+  }
+  return static_cast<const MethodConfig*>((*vec)[ParserIndex()].get());
+}
+
+// The first batch decides how the call runs. Only a unary request of a
+// method with a retry policy, within the retry buffer and the local size
+// limit, is run as attempts; everything else passes through.
+void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
+  ChannelData* chand = calld->chand;
+  chand->MaybeLearnFromClientChannel();
+  RefCountedPtr<ServiceConfig> source;
+  chand->Current(&calld->policy, &source);
+  absl::optional<uint32_t> max_send;
+  const MethodConfig* method = ApplyMethodConfig(calld, source.get(), &max_send);
+  calld->method_source = std::move(source);
+  if (batch->send_message && max_send.has_value() &&
+      batch->payload->send_message.send_message->Length() > *max_send) {
+    // gRPC's message-size filter fails it in the client: not the
+    // dependency's doing, and nothing to retry.
+    calld->local = true;
+    method = nullptr;
+  }
+  if (method != nullptr && !IsUnaryRequest(batch)) method = nullptr;
+  if (method != nullptr) {
+    // gRPC's retry filter rule: metadata and message together.
+    auto* p = batch->payload;
+    const size_t bytes =
+        p->send_initial_metadata.send_initial_metadata->TransportSize() +
+        p->send_message.send_message->Length();
+    if (bytes > chand->retry_buffer_size) {
+      grpcr_stats_on_committed_too_large(chand->stats);
+      if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+        gpr_log(GPR_INFO,
+                "resilience[%s] call=%p: request of %zu bytes exceeds the "
+                "retry buffer (%zu): sent once",
+                chand->name.c_str(), calld, bytes, chand->retry_buffer_size);
+      }
+      method = nullptr;
+    }
+  }
+  if (method != nullptr) {
+    calld->mode = Mode::kActive;
+    calld->method_policy = &method->policy;
+    StartFirstActiveBatch(calld, batch);
+  } else {
+    calld->mode = Mode::kPassthrough;
+    StartFirstPassthroughBatch(calld, batch);
+  }
+}
+
 void StartTransportStreamOpBatch(grpc_call_element* elem,
                                  grpc_transport_stream_op_batch* batch) {
   auto* calld = static_cast<CallData*>(elem->call_data);
@@ -1340,23 +1588,7 @@ void StartTransportStreamOpBatch(grpc_call_element* elem,
     return;
   }
   if (calld->mode == Mode::kUndecided) {
-    // Only a unary request of a method with a retry policy is run as
-    // attempts; the channel's config is known from its channel args or its
-    // earlier calls (until then calls pass through, and teach it).
-    RefCountedPtr<ServiceConfig> source;
-    calld->chand->Current(&calld->policy, &source);
-    const MethodConfig* method =
-        IsUnaryRequest(batch) ? MethodPolicy(calld, source.get()) : nullptr;
-    if (method != nullptr) {
-      calld->mode = Mode::kActive;
-      calld->method_policy = &method->policy;
-      calld->method_source = std::move(source);
-      StartFirstActiveBatch(calld, batch);
-    } else {
-      calld->mode = Mode::kPassthrough;
-      calld->method_source = std::move(source);
-      StartFirstPassthroughBatch(calld, batch);
-    }
+    StartFirstBatch(calld, batch);
     return;
   }
   if (calld->mode == Mode::kPassthrough) {
@@ -1422,6 +1654,9 @@ void DestroyCallElem(grpc_call_element* elem, const grpc_call_final_info*,
                      grpc_closure*) {
   auto* calld = static_cast<CallData*>(elem->call_data);
   if (calld->elem != elem) return;  // an attempt's transparent element
+  // A call the application dropped before its verdict: no call may keep a
+  // breaker's ticket (a half-open probe slot) beyond its life.
+  ReleaseTicket(calld);
   calld->~CallData();
 }
 
@@ -1442,17 +1677,18 @@ grpc_error_handle InitChannelElem(grpc_channel_element* elem,
     // The stack builder destroys the element (DestroyChannelElem) for us.
     return GRPC_ERROR_CREATE("resilience: out of memory");
   }
+  chand->args = channel_args;
+  chand->retry_buffer_size = RetryBufferSize(channel_args);
+  chand->max_send_size = MaxSendSize(channel_args);
   // A service config given as a channel argument is known now: parse it, so
   // that the breaker and the budget see the channel's very first call. (One
-  // from the resolver is learnt from the first call's attempt.)
+  // from the resolver is asked of client-channel at the next call's start,
+  // and learnt from calls as they are answered.)
   absl::optional<absl::string_view> json =
       channel_args.GetString(GRPC_ARG_SERVICE_CONFIG);
   if (json.has_value()) {
     auto sc = grpc_core::ServiceConfigImpl::Create(channel_args, *json);
-    if (sc.ok() && *sc != nullptr) {
-      chand->PolicyFor(sc->get(), static_cast<const GlobalConfig*>(
-                                      (*sc)->GetGlobalParsedConfig(ParserIndex())));
-    }
+    if (sc.ok() && *sc != nullptr) chand->Learn(sc->get());
   }
   return absl::OkStatus();
 }

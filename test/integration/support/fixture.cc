@@ -547,7 +547,13 @@ void ScriptedServer::OnUnaryMessage(Call* c, grpc_byte_buffer* m) {
     cv_.notify_all();
   }
   auto r = std::make_shared<const Reply>(ReplyFor(a, c->index));
-  if (r->hold) return;  // ends when the client cancels or the server stops
+  if (r->hold) {
+    // Ends when the client cancels or the server stops; with
+    // initial_metadata_first the server answers with headers first, as a
+    // server-streaming "watch" that has nothing to send yet does.
+    if (r->initial_metadata_first) SendReply(c, r, 0);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stopping_) return;
@@ -656,6 +662,7 @@ void ScriptedServer::SendReply(Call* c, std::shared_ptr<const Reply> r,
     if (send_message && !r->message_before_status) b->SendMessage(message);
     b->SendStatus(*r);
   }
+  if (r->hold) next_step = -1;  // headers only, then nothing
   StartBatch(c, b->ops, b->n, [this, c, r, b, next_step](bool ok) {
     delete b;
     if (ok && next_step >= 0) SendReply(c, r, next_step);

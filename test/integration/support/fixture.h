@@ -53,7 +53,9 @@ void SleepMs(int ms);
 //     number).
 //   - delay_ms waits before answering (on a timer thread; other calls go on).
 //   - hold never answers: the call ends when the client cancels it or the
-//     server stops.
+//     server stops. With initial_metadata_first it sends its initial
+//     metadata first and then holds (a server-streaming watch with nothing
+//     to say yet).
 struct Reply {
   grpc_status_code status = GRPC_STATUS_OK;
   std::string details;
