@@ -89,6 +89,12 @@ static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
     m->breaker.calls_in_window = b->calls_in_window;
     m->breaker.failures_in_window = b->failures_in_window;
     m->breaker.stale_results_total = b->stale_results_total;
+    m->breaker.no_verdict_total = b->no_verdict_total;
+    m->breaker.probes_freed_total = b->probes_freed_total;
+    m->breaker.probes_expired_total = b->probes_expired_total;
+    m->breaker.probes_in_flight = b->probes_in_flight;
+    m->breaker.probe_timeout_seconds = ns_to_s(b->probe_timeout_ns);
+    m->breaker.reconfigured_total = b->reconfigured_total;
     m->ch.breaker = &m->breaker;
   }
   if (s->has_budget) {
@@ -101,6 +107,7 @@ static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
     m->budget.requests_total = b->requests_total;
     m->budget.retries_total = b->retries_total;
     m->budget.denied_total = b->denied_total;
+    m->budget.reconfigured_total = b->reconfigured_total;
     m->ch.budget = &m->budget;
   }
   m->ch.requests = s->requests;
@@ -109,6 +116,9 @@ static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   m->ch.budget_denied = s->budget_denied;
   m->ch.breaker_rejected = s->breaker_rejected;
   m->ch.finished = s->finished;
+  m->ch.local_errors = s->local_errors;
+  m->ch.committed_too_large = s->committed_too_large;
+  m->ch.config_updates = s->config_updates;
   memcpy(m->attempts_by_number, s->attempts_by_number,
          sizeof(m->attempts_by_number));
   m->ch.n_attempts_by_number = GRPCR_STATS_ATTEMPT_SLOTS;

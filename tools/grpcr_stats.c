@@ -422,6 +422,9 @@ static void json_channel(FILE *f, const Channel *c) {
   json_u64(f, "retries", c->retries, true);
   json_u64(f, "budget_denied", c->budget_denied, true);
   json_u64(f, "breaker_rejected", c->breaker_rejected, true);
+  json_u64(f, "local_errors", c->local_errors, true);
+  json_u64(f, "committed_too_large", c->committed_too_large, true);
+  json_u64(f, "config_updates", c->config_updates, true);
   json_u64(f, "finished", c->finished, false);
   fputs(",\n      \"breaker\": ", f);
   if (c->breaker == NULL) {
@@ -437,7 +440,13 @@ static void json_channel(FILE *f, const Channel *c) {
     json_dbl(f, "open_duration_seconds", b->open_duration_seconds, true);
     json_u64(f, "calls_in_window", b->calls_in_window, true);
     json_u64(f, "failures_in_window", b->failures_in_window, true);
-    json_u64(f, "stale_results_total", b->stale_results_total, false);
+    json_u64(f, "stale_results_total", b->stale_results_total, true);
+    json_u64(f, "no_verdict_total", b->no_verdict_total, true);
+    json_u64(f, "probes_freed_total", b->probes_freed_total, true);
+    json_u64(f, "probes_expired_total", b->probes_expired_total, true);
+    json_u64(f, "probes_in_flight", b->probes_in_flight, true);
+    json_dbl(f, "probe_timeout_seconds", b->probe_timeout_seconds, true);
+    json_u64(f, "reconfigured_total", b->reconfigured_total, false);
     fputs("}", f);
   }
   fputs(",\n      \"budget\": ", f);
@@ -452,7 +461,8 @@ static void json_channel(FILE *f, const Channel *c) {
     json_dbl(f, "allowed_in_window", b->allowed_in_window, true);
     json_u64(f, "requests_total", b->requests_total, true);
     json_u64(f, "retries_total", b->retries_total, true);
-    json_u64(f, "denied_total", b->denied_total, false);
+    json_u64(f, "denied_total", b->denied_total, true);
+    json_u64(f, "reconfigured_total", b->reconfigured_total, false);
     fputs("}", f);
   }
   fputs(",\n      \"attempts_by_number\": [", f);
@@ -589,6 +599,13 @@ EMIT_U64(emit_breaker_transitions, c->breaker->transitions_total)
 EMIT_U64(emit_breaker_opened, c->breaker->opened_total)
 EMIT_U64(emit_breaker_win_calls, c->breaker->calls_in_window)
 EMIT_U64(emit_breaker_win_failures, c->breaker->failures_in_window)
+EMIT_U64(emit_breaker_no_verdict, c->breaker->no_verdict_total)
+EMIT_U64(emit_breaker_probes_freed, c->breaker->probes_freed_total)
+EMIT_U64(emit_breaker_probes_expired, c->breaker->probes_expired_total)
+EMIT_U64(emit_breaker_probes_in_flight, c->breaker->probes_in_flight)
+EMIT_U64(emit_local_errors, c->local_errors)
+EMIT_U64(emit_committed_too_large, c->committed_too_large)
+EMIT_U64(emit_config_updates, c->config_updates)
 
 /* 0 closed, 1 open, 2 half-open: grpcr_breaker_state's numbers. */
 static void emit_breaker_state(FILE *f, const char *name,
@@ -709,6 +726,29 @@ static const prom_family kFamilies[] = {
     {"grpcr_circuit_breaker_window_failures", "gauge",
      "Failed calls in the circuit breaker's current window.", has_breaker,
      emit_breaker_win_failures},
+    {"grpcr_circuit_breaker_no_verdict_total", "counter",
+     "Admitted calls that gave the circuit breaker no verdict (cancelled, "
+     "out of time on the client, dropped before their status).",
+     has_breaker, emit_breaker_no_verdict},
+    {"grpcr_circuit_breaker_probes_freed_total", "counter",
+     "Half-open probes that ended without a verdict and freed their slot.",
+     has_breaker, emit_breaker_probes_freed},
+    {"grpcr_circuit_breaker_probes_expired_total", "counter",
+     "Half-open probes that held their slot for probeTimeout and lost it.",
+     has_breaker, emit_breaker_probes_expired},
+    {"grpcr_circuit_breaker_probes_in_flight", "gauge",
+     "Half-open probe slots held now.", has_breaker,
+     emit_breaker_probes_in_flight},
+    {"grpcr_local_errors_total", "counter",
+     "Calls whose request broke a local limit (max send size): never "
+     "retried, not seen by the circuit breaker.",
+     NULL, emit_local_errors},
+    {"grpcr_committed_too_large_total", "counter",
+     "Calls whose request exceeded the per-RPC retry buffer: sent once.", NULL,
+     emit_committed_too_large},
+    {"grpcr_config_updates_total", "counter",
+     "Service-config changes applied to the channel's policy.", NULL,
+     emit_config_updates},
     {"grpcr_calls_total", "counter",
      "Calls by final status code (one per call, not per attempt).", NULL,
      emit_calls},
@@ -770,19 +810,21 @@ static bool print_prometheus(FILE *f, const Response *r) {
 
 enum {
   COL_NAME, COL_TARGET, COL_BREAKER, COL_IN_STATE, COL_REQUESTS,
-  COL_ATTEMPTS, COL_RETRIES, COL_DENIED, COL_REJECTED, COL_BUDGET,
-  COL_P50, COL_P99, COL_STATUS, NCOLS
+  COL_ATTEMPTS, COL_RETRIES, COL_DENIED, COL_REJECTED, COL_LOCAL,
+  COL_SENT_ONCE, COL_UPDATES, COL_NO_VERDICT, COL_BUDGET, COL_P50, COL_P99,
+  COL_STATUS, NCOLS
 };
 
 static const char *const kHeaders[NCOLS] = {
-    "CHANNEL", "TARGET",   "BREAKER",  "IN STATE", "REQUESTS",
-    "ATTEMPTS", "RETRIES", "DENIED",   "REJECTED", "BUDGET",
-    "WAIT P50", "WAIT P99", "STATUS"};
+    "CHANNEL",  "TARGET",     "BREAKER",  "IN STATE", "REQUESTS",
+    "ATTEMPTS", "RETRIES",    "DENIED",   "REJECTED", "LOCAL",
+    "SENT ONCE", "UPDATES",   "NO VERDICT", "BUDGET", "WAIT P50",
+    "WAIT P99", "STATUS"};
 
 /* Numbers are right-aligned; text (and the last column) left. */
-static const bool kRightAlign[NCOLS] = {false, false, false, true, true, true,
-                                        true,  true,  true,  true, true, true,
-                                        false};
+static const bool kRightAlign[NCOLS] = {
+    false, false, false, true, true, true, true, true, true,
+    true,  true,  true,  true, true, true, true, false};
 
 /* A copy of s fit for a terminal: control bytes become '?', so a channel
  * name cannot move the cursor or change colours. */
@@ -832,12 +874,16 @@ static bool table_row(char **cells, const Channel *c) {
   cells[COL_BREAKER] = strdup(b != NULL ? breaker_state_name(b->state) : "-");
   if (b != NULL) fmt_duration(buf, sizeof(buf), b->time_in_state_seconds);
   cells[COL_IN_STATE] = strdup(b != NULL ? buf : "-");
-  uint64_t nums[] = {c->requests, c->attempts, c->retries, c->budget_denied,
-                     c->breaker_rejected};
-  for (size_t i = 0; i < 5; i++) {
+  uint64_t nums[] = {c->requests,         c->attempts,
+                     c->retries,          c->budget_denied,
+                     c->breaker_rejected, c->local_errors,
+                     c->committed_too_large, c->config_updates};
+  for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
     snprintf(buf, sizeof(buf), "%" PRIu64, nums[i]);
     cells[COL_REQUESTS + i] = strdup(buf);
   }
+  if (b != NULL) snprintf(buf, sizeof(buf), "%" PRIu64, b->no_verdict_total);
+  cells[COL_NO_VERDICT] = strdup(b != NULL ? buf : "-");
   if (c->budget != NULL)
     snprintf(buf, sizeof(buf), "%.1f%%", c->budget->utilization * 100);
   cells[COL_BUDGET] = strdup(c->budget != NULL ? buf : "-");

@@ -109,6 +109,9 @@ class StatsCliTest : public ::testing::Test {
     grpcr_stats_on_budget_denied(s);
     for (int i = 0; i < 4; i++) grpcr_stats_on_final(s, GRPC_STATUS_OK);
     for (int i = 0; i < 3; i++) grpcr_stats_on_final(s, GRPC_STATUS_UNAVAILABLE);
+    for (int i = 0; i < 2; i++) grpcr_stats_on_local_error(s);
+    grpcr_stats_on_committed_too_large(s);
+    for (int i = 0; i < 3; i++) grpcr_stats_on_config_update(s);
 
     const int64_t t0 = grpcr_internal_now_ns() + 3600 * kSec;
     grpcr_breaker_config bc = grpcr_breaker_config_default();
@@ -116,6 +119,10 @@ class StatsCliTest : public ::testing::Test {
     bc.open_duration_ns = 30 * kSec;
     grpcr_breaker* b = grpcr_breaker_create(&bc, t0);
     grpcr_breaker_ticket t;
+    // A call without a verdict (cancelled), then one that trips it.
+    EXPECT_TRUE(grpcr_breaker_try_acquire(b, t0, &t, nullptr));
+    grpcr_breaker_record_outcome(b, &t, GRPC_STATUS_CANCELLED,
+                                 GRPCR_ORIGIN_CANCELLED, t0, nullptr);
     EXPECT_TRUE(grpcr_breaker_try_acquire(b, t0, &t, nullptr));
     grpcr_breaker_record(b, &t, GRPC_STATUS_UNAVAILABLE, t0, nullptr);
     EXPECT_FALSE(grpcr_breaker_try_acquire(b, t0 + 4 * kSec, &t, nullptr));
@@ -138,13 +145,14 @@ TEST_F(StatsCliTest, DefaultTableHasAHeaderAndARowForTheChannel) {
   ASSERT_EQ(2u, CountLines(r.out)) << r.out;
   EXPECT_EQ(0u, r.out.find("CHANNEL ")) << r.out;
   for (const char* col : {"TARGET", "BREAKER", "IN STATE", "REQUESTS",
-                          "ATTEMPTS", "RETRIES", "DENIED", "REJECTED", "BUDGET",
+                          "ATTEMPTS", "RETRIES", "DENIED", "REJECTED", "LOCAL",
+                          "SENT ONCE", "UPDATES", "NO VERDICT", "BUDGET",
                           "WAIT P50", "WAIT P99", "STATUS"})
     EXPECT_NE(std::string::npos, r.out.find(col)) << col;
   std::string row = r.out.substr(r.out.find('\n') + 1);
   EXPECT_EQ(0u, row.find(name_ + " ")) << row;
   for (const char* cell : {"dns:///backend:50051", "OPEN", "4.0s", " 7 ",
-                           " 8 ", " 2 ", " 1 ", "25.0%", "37.5ms",
+                           " 8 ", " 2 ", " 1 ", " 3 ", "25.0%", "37.5ms",
                            "OK=4 UNAVAILABLE=3"})
     EXPECT_NE(std::string::npos, row.find(cell)) << cell << " in " << row;
 }
@@ -168,12 +176,17 @@ TEST_F(StatsCliTest, JsonParsesAndCarriesExactCounters) {
       "print(len(d['channels']), c['name'], c['target'])\n"
       "print(c['requests'], c['attempts'], c['retries'], c['budget_denied'],"
       " c['breaker_rejected'], c['finished'])\n"
+      "print(c['local_errors'], c['committed_too_large'], c['config_updates'])\n"
       "print(c['attempts_by_number'])\n"
       "b=c['breaker']\n"
       "print(b['state'], b['time_in_state_seconds'], b['opened_total'],"
       " b['rejected_total'], b['open_duration_seconds'])\n"
+      "print(b['no_verdict_total'], b['probes_freed_total'],"
+      " b['probes_expired_total'], b['probes_in_flight'],"
+      " b['probe_timeout_seconds'], b['reconfigured_total'])\n"
       "g=c['budget']\n"
-      "print(g['utilization'], g['requests_in_window'], g['retries_in_window'])\n"
+      "print(g['utilization'], g['requests_in_window'], g['retries_in_window'],"
+      " g['reconfigured_total'])\n"
       "w=c['retry_wait']\n"
       "print(w['count'], w['buckets'][5], w['buckets'][-1])\n"
       "print([(s['code_name'], s['count']) for s in c['status_counts'] if s['count']])\n"
@@ -183,9 +196,11 @@ TEST_F(StatsCliTest, JsonParsesAndCarriesExactCounters) {
   ASSERT_EQ(0, py.exit_code) << py.err << "\n" << r.out;
   EXPECT_EQ("1 " + name_ + " dns:///backend:50051\n"
             "7 8 2 1 1 7\n"
+            "2 1 3\n"
             "[6, 1, 1, 0, 0, 0, 0, 0, 0, 0]\n"
             "OPEN 4 1 1 30\n"
-            "0.25 8 1\n"
+            "1 0 0 0 10 0\n"
+            "0.25 8 1 0\n"
             "2 {'upper_bound_seconds': 0.05, 'count': 2} "
             "{'upper_bound_seconds': 'Infinity', 'count': 0}\n"
             "[('OK', 4), ('UNAVAILABLE', 3)]\n"
@@ -248,6 +263,13 @@ TEST_F(StatsCliTest, PrometheusPassesPromtoolAndHasExactSeries) {
            "grpcr_circuit_breaker_open_seconds_total" + l + "} 4",
            "grpcr_circuit_breaker_rejected_calls_total" + l + "} 1",
            "grpcr_circuit_breaker_transitions_total" + l + "} 1",
+           "grpcr_circuit_breaker_no_verdict_total" + l + "} 1",
+           "grpcr_circuit_breaker_probes_freed_total" + l + "} 0",
+           "grpcr_circuit_breaker_probes_expired_total" + l + "} 0",
+           "grpcr_circuit_breaker_probes_in_flight" + l + "} 0",
+           "grpcr_local_errors_total" + l + "} 2",
+           "grpcr_committed_too_large_total" + l + "} 1",
+           "grpcr_config_updates_total" + l + "} 3",
            "grpcr_calls_total" + l + ",code=\"OK\"} 4",
            "grpcr_calls_total" + l + ",code=\"UNAVAILABLE\"} 3",
            "grpcr_calls_total" + l + ",code=\"DATA_LOSS\"} 0",
