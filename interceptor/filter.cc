@@ -277,6 +277,19 @@ struct ChannelData {
 
 struct CallData;
 
+// Where the receive ops of a batch put what arrives: an attempt's own
+// buffers, or the application's. Any pointer but initial_md, message,
+// message_flags and trailing_md may be null in the application's.
+struct ReceiveTarget {
+  grpc_metadata_batch* initial_md = nullptr;
+  bool* trailing_md_available = nullptr;  // a Trailers-Only response
+  absl::optional<SliceBuffer>* message = nullptr;
+  uint32_t* message_flags = nullptr;
+  bool* call_failed_before_message = nullptr;
+  grpc_metadata_batch* trailing_md = nullptr;
+  grpc_transport_stream_stats* stats = nullptr;
+};
+
 // One attempt: a child call stack and the one batch it runs.
 struct Attempt {
   Attempt(CallData* calld, uint32_t number, bool on_parent);
@@ -309,13 +322,7 @@ struct Attempt {
   // first attempt whose batch carried all the application's receive ops,
   // the application's own buffers ("direct": nothing to move on success).
   bool direct = false;
-  grpc_metadata_batch* rim;
-  bool* tma;
-  absl::optional<SliceBuffer>* rmsg;
-  uint32_t* rflags;
-  bool* rfailed;
-  grpc_metadata_batch* rtm;
-  grpc_transport_stream_stats* rstats;
+  ReceiveTarget to;
 
   grpc_closure recv_initial_md_ready;
   grpc_closure recv_message_ready;
@@ -414,16 +421,10 @@ struct CallData {
   gpr_atm* peer_string = nullptr;
 
   // The application's receive ops, until the call's result is known.
-  grpc_metadata_batch* app_recv_initial_md = nullptr;
-  bool* app_trailing_md_available = nullptr;
+  ReceiveTarget app;
   grpc_closure* app_recv_initial_md_ready = nullptr;
-  absl::optional<SliceBuffer>* app_recv_message = nullptr;
-  uint32_t* app_recv_message_flags = nullptr;
-  bool* app_call_failed_before_recv_message = nullptr;
   grpc_closure* app_recv_message_ready = nullptr;
-  grpc_metadata_batch* app_recv_trailing_md = nullptr;
   grpc_closure* app_recv_trailing_md_ready = nullptr;
-  grpc_transport_stream_stats* app_collect_stats = nullptr;
   grpc_closure* app_on_complete[4] = {};
   size_t n_app_on_complete = 0;
 
@@ -601,25 +602,25 @@ void AddAppOnComplete(CallData* calld, grpc_transport_stream_op_batch* batch) {
 void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
   auto* p = batch->payload;
   if (batch->recv_initial_metadata) {
-    calld->app_recv_initial_md = p->recv_initial_metadata.recv_initial_metadata;
-    calld->app_trailing_md_available =
+    calld->app.initial_md = p->recv_initial_metadata.recv_initial_metadata;
+    calld->app.trailing_md_available =
         p->recv_initial_metadata.trailing_metadata_available;
     calld->app_recv_initial_md_ready =
         p->recv_initial_metadata.recv_initial_metadata_ready;
   }
   if (batch->recv_message) {
-    calld->app_recv_message = p->recv_message.recv_message;
-    calld->app_recv_message_flags = p->recv_message.flags;
-    calld->app_call_failed_before_recv_message =
+    calld->app.message = p->recv_message.recv_message;
+    calld->app.message_flags = p->recv_message.flags;
+    calld->app.call_failed_before_message =
         p->recv_message.call_failed_before_recv_message;
     calld->app_recv_message_ready = p->recv_message.recv_message_ready;
   }
   if (batch->recv_trailing_metadata) {
-    calld->app_recv_trailing_md =
+    calld->app.trailing_md =
         p->recv_trailing_metadata.recv_trailing_metadata;
     calld->app_recv_trailing_md_ready =
         p->recv_trailing_metadata.recv_trailing_metadata_ready;
-    calld->app_collect_stats = p->recv_trailing_metadata.collect_stats;
+    calld->app.stats = p->recv_trailing_metadata.collect_stats;
   }
   AddAppOnComplete(calld, batch);
 }
@@ -627,12 +628,12 @@ void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch) {
 // An attempt's results, given to the application's receive buffers (a
 // direct attempt wrote there already: nothing moves).
 void GiveInitialMd(CallData* calld, Attempt* a) {
-  if (calld->app_recv_initial_md != a->rim) {
-    *calld->app_recv_initial_md = std::move(*a->rim);
+  if (calld->app.initial_md != a->to.initial_md) {
+    *calld->app.initial_md = std::move(*a->to.initial_md);
   }
-  if (calld->app_trailing_md_available != nullptr &&
-      calld->app_trailing_md_available != a->tma) {
-    *calld->app_trailing_md_available = *a->tma;
+  if (calld->app.trailing_md_available != nullptr &&
+      calld->app.trailing_md_available != a->to.trailing_md_available) {
+    *calld->app.trailing_md_available = *a->to.trailing_md_available;
   }
 }
 
@@ -640,40 +641,40 @@ void GiveInitialMd(CallData* calld, Attempt* a) {
 // application gets end-of-stream. (A moved-from optional stays engaged,
 // hence the reset.)
 void GiveMessage(CallData* calld, Attempt* a) {
-  if (calld->app_recv_message != a->rmsg) {
-    *calld->app_recv_message = std::move(*a->rmsg);
-    a->rmsg->reset();
-    *calld->app_recv_message_flags = *a->rflags;
+  if (calld->app.message != a->to.message) {
+    *calld->app.message = std::move(*a->to.message);
+    a->to.message->reset();
+    *calld->app.message_flags = *a->to.message_flags;
   }
-  if (calld->app_call_failed_before_recv_message != nullptr &&
-      calld->app_call_failed_before_recv_message != a->rfailed) {
-    *calld->app_call_failed_before_recv_message = *a->rfailed;
+  if (calld->app.call_failed_before_message != nullptr &&
+      calld->app.call_failed_before_message != a->to.call_failed_before_message) {
+    *calld->app.call_failed_before_message = *a->to.call_failed_before_message;
   }
   a->recv_message.reset();
-  a->rmsg = &a->recv_message;
-  a->rflags = &a->recv_message_flags;
-  a->rfailed = &a->call_failed_before_recv_message;
+  a->to.message = &a->recv_message;
+  a->to.message_flags = &a->recv_message_flags;
+  a->to.call_failed_before_message = &a->call_failed_before_recv_message;
 }
 
 void GiveTrailingMd(CallData* calld, Attempt* a) {
-  if (calld->app_recv_trailing_md != a->rtm) {
-    *calld->app_recv_trailing_md = std::move(*a->rtm);
+  if (calld->app.trailing_md != a->to.trailing_md) {
+    *calld->app.trailing_md = std::move(*a->to.trailing_md);
   }
-  if (calld->app_collect_stats != nullptr &&
-      calld->app_collect_stats != a->rstats) {
-    *calld->app_collect_stats = *a->rstats;
+  if (calld->app.stats != nullptr &&
+      calld->app.stats != a->to.stats) {
+    *calld->app.stats = *a->to.stats;
   }
 }
 
 // A direct attempt that will be retried: its results must not reach the
 // application, so its buffers are emptied for the final attempt's.
 void ClearDirectResults(Attempt* a) {
-  a->rim->Clear();
-  *a->tma = false;
-  a->rmsg->reset();
-  *a->rflags = 0;
-  *a->rfailed = false;
-  a->rtm->Clear();
+  a->to.initial_md->Clear();
+  *a->to.trailing_md_available = false;
+  a->to.message->reset();
+  *a->to.message_flags = 0;
+  *a->to.call_failed_before_message = false;
+  a->to.trailing_md->Clear();
 }
 
 // Releases a finished attempt's copies of the request and what it
@@ -688,6 +689,20 @@ void DropAttemptData(Attempt* a) {
   }
 }
 
+// The application's receive target, with the attempt's own buffers where the
+// application gave none (optional outputs).
+ReceiveTarget Merge(const ReceiveTarget& app, const ReceiveTarget& own) {
+  ReceiveTarget t = app;
+  if (t.trailing_md_available == nullptr) {
+    t.trailing_md_available = own.trailing_md_available;
+  }
+  if (t.call_failed_before_message == nullptr) {
+    t.call_failed_before_message = own.call_failed_before_message;
+  }
+  if (t.stats == nullptr) t.stats = own.stats;
+  return t;
+}
+
 // Hands the final result to whichever application ops are waiting for it.
 void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   if (!calld->finished) return;
@@ -698,8 +713,8 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
     if (from_attempt) {
       GiveInitialMd(calld, a);
       err = a->recv_initial_md_error;
-    } else if (calld->app_trailing_md_available != nullptr) {
-      *calld->app_trailing_md_available = true;
+    } else if (calld->app.trailing_md_available != nullptr) {
+      *calld->app.trailing_md_available = true;
     }
     closures->Add(calld->app_recv_initial_md_ready, err,
                   "resilience: recv_initial_metadata_ready");
@@ -711,9 +726,9 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
       GiveMessage(calld, a);
       err = a->recv_message_error;
     } else {
-      calld->app_recv_message->reset();
-      if (calld->app_call_failed_before_recv_message != nullptr) {
-        *calld->app_call_failed_before_recv_message = true;
+      calld->app.message->reset();
+      if (calld->app.call_failed_before_message != nullptr) {
+        *calld->app.call_failed_before_message = true;
       }
     }
     closures->Add(calld->app_recv_message_ready, err,
@@ -947,7 +962,7 @@ void Decide(CallData* calld, Attempt* attempt,
   calld->current = nullptr;
   LearnConfig(calld, attempt);
   const int status = StatusFrom(attempt->recv_trailing_md_error,
-                                attempt->rtm, calld->deadline);
+                                attempt->to.trailing_md, calld->deadline);
   const char* name = calld->chand->name.c_str();
   if (!calld->cancel_error.ok()) {
     // The application cancelled: its receive ops fail with its own error,
@@ -965,7 +980,7 @@ void Decide(CallData* calld, Attempt* attempt,
   outcome.attempts_done = calld->attempts;
   outcome.committed = attempt->committed;
   absl::optional<grpc_core::Duration> pushback =
-      attempt->rtm->get(grpc_core::GrpcRetryPushbackMsMetadata());
+      attempt->to.trailing_md->get(grpc_core::GrpcRetryPushbackMsMetadata());
   if (pushback.has_value()) {
     std::string text = std::to_string(pushback->millis());
     outcome.pushback =
@@ -1058,9 +1073,9 @@ void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
   a->fwd_batch.payload = &a->fwd_payload;
   a->fwd_batch.recv_message = true;
   auto& rm = a->fwd_payload.recv_message;
-  rm.recv_message = calld->app_recv_message;
-  rm.flags = calld->app_recv_message_flags;
-  rm.call_failed_before_recv_message = calld->app_call_failed_before_recv_message;
+  rm.recv_message = calld->app.message;
+  rm.flags = calld->app.message_flags;
+  rm.call_failed_before_recv_message = calld->app.call_failed_before_message;
   GRPC_CLOSURE_INIT(&a->fwd_ready, FwdRecvMessageReady, a, nullptr);
   rm.recv_message_ready = &a->fwd_ready;
   a->app_fwd_ready = calld->app_recv_message_ready;
@@ -1090,7 +1105,7 @@ void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_initial = true;
   attempt->recv_initial_md_error = error;
-  if (error.ok() && !*attempt->tma) {
+  if (error.ok() && !*attempt->to.trailing_md_available) {
     attempt->committed = true;
     GiveAnsweredVerdict(attempt->calld);
   }
@@ -1101,7 +1116,7 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_message = true;
   attempt->recv_message_error = error;
-  if (attempt->rmsg->has_value()) attempt->committed = true;
+  if (attempt->to.message->has_value()) attempt->committed = true;
   AfterAttemptReceive(attempt);
 }
 
@@ -1168,13 +1183,10 @@ Attempt::Attempt(CallData* c, uint32_t n, bool parent)
       send_trailing_md(c->arena),
       recv_initial_md(c->arena),
       recv_trailing_md(c->arena),
-      rim(&recv_initial_md),
-      tma(&trailing_md_available),
-      rmsg(&recv_message),
-      rflags(&recv_message_flags),
-      rfailed(&call_failed_before_recv_message),
-      rtm(&recv_trailing_md),
-      rstats(&stats),
+      to{&recv_initial_md, &trailing_md_available,
+         &recv_message,    &recv_message_flags,
+         &call_failed_before_recv_message,
+         &recv_trailing_md, &stats},
       cancel_payload(context),
       fwd_payload(context) {}
 
@@ -1281,37 +1293,25 @@ void StartAttempt(CallData* calld) {
       calld->app_recv_message_ready != nullptr &&
       calld->app_recv_trailing_md_ready != nullptr) {
     attempt->direct = true;
-    attempt->rim = calld->app_recv_initial_md;
-    if (calld->app_trailing_md_available != nullptr) {
-      attempt->tma = calld->app_trailing_md_available;
-    }
-    attempt->rmsg = calld->app_recv_message;
-    attempt->rflags = calld->app_recv_message_flags;
-    if (calld->app_call_failed_before_recv_message != nullptr) {
-      attempt->rfailed = calld->app_call_failed_before_recv_message;
-    }
-    attempt->rtm = calld->app_recv_trailing_md;
-    if (calld->app_collect_stats != nullptr) {
-      attempt->rstats = calld->app_collect_stats;
-    }
+    attempt->to = Merge(calld->app, attempt->to);
   }
-  p.recv_initial_metadata.recv_initial_metadata = attempt->rim;
-  p.recv_initial_metadata.trailing_metadata_available = attempt->tma;
+  p.recv_initial_metadata.recv_initial_metadata = attempt->to.initial_md;
+  p.recv_initial_metadata.trailing_metadata_available = attempt->to.trailing_md_available;
   p.recv_initial_metadata.peer_string = &attempt->peer;
   GRPC_CLOSURE_INIT(&attempt->recv_initial_md_ready, AttemptRecvInitialMdReady,
                     attempt, nullptr);
   p.recv_initial_metadata.recv_initial_metadata_ready =
       &attempt->recv_initial_md_ready;
   b.recv_message = true;
-  p.recv_message.recv_message = attempt->rmsg;
-  p.recv_message.flags = attempt->rflags;
-  p.recv_message.call_failed_before_recv_message = attempt->rfailed;
+  p.recv_message.recv_message = attempt->to.message;
+  p.recv_message.flags = attempt->to.message_flags;
+  p.recv_message.call_failed_before_recv_message = attempt->to.call_failed_before_message;
   GRPC_CLOSURE_INIT(&attempt->recv_message_ready, AttemptRecvMessageReady,
                     attempt, nullptr);
   p.recv_message.recv_message_ready = &attempt->recv_message_ready;
   b.recv_trailing_metadata = true;
-  p.recv_trailing_metadata.recv_trailing_metadata = attempt->rtm;
-  p.recv_trailing_metadata.collect_stats = attempt->rstats;
+  p.recv_trailing_metadata.recv_trailing_metadata = attempt->to.trailing_md;
+  p.recv_trailing_metadata.collect_stats = attempt->to.stats;
   GRPC_CLOSURE_INIT(&attempt->recv_trailing_md_ready,
                     AttemptRecvTrailingMdReady, attempt, nullptr);
   p.recv_trailing_metadata.recv_trailing_metadata_ready =
