@@ -51,6 +51,17 @@ cmake --build build -j"$jobs"
 step "unit and integration tests"
 run_ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
 
+# Installs build/ into a temporary prefix, builds a consumer with CMake and
+# with pkg-config, runs it, moves the prefix and builds it again.
+step "install and build a consumer (test/install/run.sh)"
+if bash test/install/run.sh build; then
+  passed=$((passed + 1))
+else
+  rc=$?
+  echo "tests: $passed passed, $((failed + 1)) failed, $skipped skipped"
+  exit "$rc"
+fi
+
 if [ "${GRPCR_TEST_QUICK:-0}" = 1 ]; then
   echo "tests: $passed passed, $failed failed, $skipped skipped"
   exit 0

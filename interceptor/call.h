@@ -1,0 +1,369 @@
+// Internal to the filter: the call's state (CallData), its attempts
+// (Attempt) and where receive ops land (ReceiveTarget), and the functions
+// the filter's files share. One call's state is touched only under its call
+// combiner.
+#ifndef GRPCR_INTERCEPTOR_CALL_H
+#define GRPCR_INTERCEPTOR_CALL_H
+
+#include "shim.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpc/impl/codegen/grpc_types.h>
+#include <grpc/status.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+
+#include "src/core/ext/filters/client_channel/client_channel.h"
+#include "src/core/ext/filters/client_channel/client_channel_service_config.h"
+#include "src/core/ext/filters/message_size/message_size_filter.h"
+#include "src/core/lib/channel/channel_args.h"
+#include "src/core/lib/channel/context.h"
+#include "src/core/lib/gprpp/ref_counted.h"
+#include "src/core/lib/gprpp/ref_counted_ptr.h"
+#include "src/core/lib/iomgr/call_combiner.h"
+#include "src/core/lib/iomgr/closure.h"
+#include "src/core/lib/iomgr/error.h"
+#include "src/core/lib/iomgr/exec_ctx.h"
+#include "src/core/lib/iomgr/polling_entity.h"
+#include "src/core/lib/iomgr/timer.h"
+#include "src/core/lib/resource_quota/arena.h"
+#include "src/core/lib/security/context/security_context.h"
+#include "src/core/lib/service_config/service_config.h"
+#include "src/core/lib/service_config/service_config_call_data.h"
+#include "src/core/lib/service_config/service_config_impl.h"
+#include "src/core/lib/slice/slice.h"
+#include "src/core/lib/slice/slice_buffer.h"
+#include "src/core/lib/transport/error_utils.h"
+#include "src/core/lib/transport/metadata_batch.h"
+#include "src/core/lib/transport/transport.h"
+
+#include "grpcr/backoff.h"
+#include "grpcr/breaker.h"
+#include "grpcr/budget.h"
+#include "grpcr/grpcr.h"
+#include "grpcr/policy.h"
+#include "grpcr/retry.h"
+#include "grpcr/stats.h"
+#include "internal.h"
+#include "channel_policy.h"
+
+namespace grpcr {
+
+using grpc_core::Arena;
+using grpc_core::CallCombiner;
+using grpc_core::CallCombinerClosureList;
+using grpc_core::ExecCtx;
+using grpc_core::RefCountedPtr;
+using grpc_core::ServiceConfig;
+using grpc_core::ServiceConfigCallData;
+using grpc_core::SliceBuffer;
+using grpc_core::Timestamp;
+
+struct CallData;
+
+// Where the receive ops of a batch put what arrives: an attempt's own
+// buffers, or the application's. Any pointer but initial_md, message,
+// message_flags and trailing_md may be null in the application's.
+struct ReceiveTarget {
+  grpc_metadata_batch* initial_md = nullptr;
+  bool* trailing_md_available = nullptr;  // a Trailers-Only response
+  absl::optional<SliceBuffer>* message = nullptr;
+  uint32_t* message_flags = nullptr;
+  bool* call_failed_before_message = nullptr;
+  grpc_metadata_batch* trailing_md = nullptr;
+  grpc_transport_stream_stats* stats = nullptr;
+};
+
+// One attempt: a child call stack and the one batch it runs.
+struct Attempt {
+  Attempt(CallData* calld, uint32_t number, bool on_parent);
+  ~Attempt();
+
+  CallData* calld;
+  uint32_t number;
+  // The first attempt runs on the application's own call stack (below this
+  // filter): a call that succeeds at once costs no child stack. Retries run
+  // on child stacks.
+  bool on_parent;
+  grpc_call_stack* stack = nullptr;  // the child's; null on the parent
+  grpc_call_element* elem0;          // batches start below this element
+  grpc_call_context_element child_context[GRPC_CONTEXT_COUNT] = {};
+  grpc_call_context_element* context;  // the parent's, or child_context
+
+  grpc_transport_stream_op_batch batch;
+  grpc_transport_stream_op_batch_payload payload;
+  grpc_metadata_batch send_initial_md;
+  SliceBuffer send_message;
+  grpc_metadata_batch send_trailing_md;
+  grpc_metadata_batch recv_initial_md;
+  bool trailing_md_available = false;
+  absl::optional<SliceBuffer> recv_message;
+  uint32_t recv_message_flags = 0;
+  bool call_failed_before_recv_message = false;
+  grpc_metadata_batch recv_trailing_md;
+  grpc_transport_stream_stats stats = {};
+  // Where this attempt's results land: its own fields above, or, for a
+  // first attempt whose batch carried all the application's receive ops,
+  // the application's own buffers ("direct": nothing to move on success).
+  bool direct = false;
+  ReceiveTarget to;
+
+  grpc_closure recv_initial_md_ready;
+  grpc_closure recv_message_ready;
+  grpc_closure recv_trailing_md_ready;
+  grpc_closure on_complete;
+  grpc_error_handle recv_initial_md_error;
+  grpc_error_handle recv_message_error;
+  grpc_error_handle recv_trailing_md_error;
+  bool got_initial = false;
+  bool got_message = false;
+  bool got_trailing = false;
+  bool decided = false;
+  bool committed = false;  // the server delivered initial metadata or data
+  bool retried = false;    // another attempt follows: drop its data when done
+
+  // Callbacks still to come; the child's initial ref goes with the last.
+  int pending = 4;
+  bool started = false;
+  bool cancel_pending = false;
+  bool cancel_sent = false;
+  grpc_error_handle cancel_error;
+  grpc_transport_stream_op_batch cancel_batch;
+  grpc_transport_stream_op_batch_payload cancel_payload;
+  grpc_closure cancel_on_complete;
+  grpc_closure cancel_start;
+
+  // The transport writes the peer's address here; the call gets a copy.
+  gpr_atm peer = 0;
+
+  // A read forwarded to a committed streaming attempt.
+  grpc_transport_stream_op_batch fwd_batch;
+  grpc_transport_stream_op_batch_payload fwd_payload;
+  grpc_closure fwd_ready;
+  grpc_closure* app_fwd_ready = nullptr;
+  grpc_closure fwd_start;
+
+  grpc_closure start_hop;
+  grpc_closure start_in_combiner;
+  grpc_closure after_destroy;
+  grpc_call_final_info final_info;
+};
+
+// kActive: a unary call of a method with a retry policy, run as attempts.
+// kPassthrough: anything else, forwarded (breaker-gated where configured).
+// kRejected: a pass-through call the breaker refused; every batch fails.
+enum class Mode : uint8_t { kUndecided, kPassthrough, kActive, kRejected };
+
+struct CallData {
+  CallData(grpc_call_element* elem, const grpc_call_element_args* args);
+  ~CallData();
+
+  grpc_call_element* elem;
+  ChannelData* chand;
+  grpc_call_stack* owning_call;
+  CallCombiner* call_combiner;
+  Arena* arena;
+  grpc_call_context_element* context;
+  grpc_core::Slice path;
+  gpr_cycle_counter start_time;
+  Timestamp deadline;
+  // The deadline attempts run to: the call's, or a shorter per-method
+  // "timeout" that client-channel applies to each attempt.
+  Timestamp effective_deadline;
+  grpc_polling_entity* pollent = nullptr;
+  Mode mode = Mode::kUndecided;
+
+  PolicyPtr policy;
+  // The channel's config when the call started; keeps method_policy alive.
+  RefCountedPtr<ServiceConfig> method_source;
+  const grpcr_retry_policy* method_policy = nullptr;
+  // Holding a breaker ticket, until the call's verdict (or its end).
+  bool breaker_admitted = false;
+  grpcr_breaker_ticket ticket = {};
+  // The request breaks a local limit (a message over the max send size):
+  // it is sent as without the filter, never retried, and the breaker
+  // neither gates it nor hears of it.
+  bool local = false;
+  // The application cancelled (pass-through calls; active ones keep the
+  // error in cancel_error).
+  bool app_cancelled = false;
+  grpcr_backoff backoff;
+  bool backoff_ready = false;
+  uint32_t attempts = 0;
+  Attempt* current = nullptr;
+
+  // The request. While the application's send batch is held back, its own
+  // buffers stay valid and each attempt copies from them; a send batch
+  // without the receive ops is completed once the first attempt has sent the
+  // request (as a transport would), after moving a copy into `owned_*`.
+  grpc_metadata_batch* send_initial_md = nullptr;
+  SliceBuffer* send_message = nullptr;
+  uint32_t send_message_flags = 0;
+  grpc_closure* app_send_on_complete = nullptr;
+  grpc_metadata_batch* owned_send_initial_md = nullptr;
+  SliceBuffer owned_send_message;
+  gpr_atm* peer_string = nullptr;
+
+  // The application's receive ops, until the call's result is known.
+  ReceiveTarget app;
+  grpc_closure* app_recv_initial_md_ready = nullptr;
+  grpc_closure* app_recv_message_ready = nullptr;
+  grpc_closure* app_recv_trailing_md_ready = nullptr;
+  grpc_closure* app_on_complete[4] = {};
+  size_t n_app_on_complete = 0;
+
+  // A call the server committed by sending a message: no retry can follow,
+  // so the message goes to the application at once and further reads are
+  // forwarded to this attempt (a method configured for retries that turns
+  // out to be server-streaming keeps working).
+  Attempt* streaming = nullptr;
+  bool first_message_delivered = false;
+
+  // The result, once the call has finished: the last attempt's (it lives in
+  // the arena until the call is destroyed), or `failure` for a call that
+  // ended without one (breaker, cancel in backoff).
+  bool finished = false;
+  Attempt* final_attempt = nullptr;
+  grpc_error_handle failure;
+  int final_status = GRPC_STATUS_OK;
+
+  grpc_error_handle cancel_error;
+
+  grpc_timer retry_timer;
+  bool retry_timer_pending = false;
+  grpc_closure retry_timer_fired;
+  grpc_closure retry_in_combiner;
+
+  // Pass-through calls: a verdict at their first answer (response headers),
+  // counted at their recv_trailing_metadata.
+  grpc_closure* passthrough_original_ready = nullptr;
+  grpc_metadata_batch* passthrough_trailing_md = nullptr;
+  grpc_closure passthrough_ready;
+  grpc_closure* passthrough_original_initial_ready = nullptr;
+  bool* passthrough_trailing_md_available = nullptr;
+  grpc_closure passthrough_initial_ready;
+
+  // One cancel down the parent stack when an active call ends, so that
+  // client-channel's deadline timer on the parent releases the call.
+  bool parent_cancel_sent = false;
+  grpc_transport_stream_op_batch parent_cancel_batch;
+  grpc_transport_stream_op_batch_payload parent_cancel_payload;
+  grpc_closure parent_cancel_start;
+  grpc_closure parent_cancel_done;
+};
+
+// The breaker's gate and the call's verdict (call_policy.cc).
+// Asks the breaker (if the channel has one) whether the call may start.
+// Returns OK if admitted, else the UNAVAILABLE error the call must fail with.
+grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now);
+
+// Where a call's final status came from: the application's cancel, the
+// client's own deadline (or per-method timeout), or the dependency.
+grpcr_status_origin OriginOf(const CallData* calld, int status);
+
+// The call's one verdict for the breaker (if it holds a ticket): from its
+// first answer, or its final status.
+void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin);
+
+// The server answered with response headers (not Trailers-Only): the
+// dependency is up, whatever the call does next. A stream or a watch gives
+// its verdict here, so it never holds a half-open probe slot while it lives.
+void GiveAnsweredVerdict(CallData* calld);
+
+// Gives the ticket back with no verdict: the call ended without one (the
+// library shut down under it) or is destroyed before its status was read.
+void ReleaseTicket(CallData* calld);
+
+// Learns the service config client-channel attached to this call (the
+// resolver's, possibly newer than the channel's): nothing to do while calls
+// report the config the channel already knows.
+void LearnFromContext(CallData* calld, grpc_call_context_element* context);
+
+// Client-channel bounds each attempt by a per-method "timeout" from the
+// call's start (with the same arithmetic, so we agree with it): no retry may
+// be scheduled past that either, and a DEADLINE_EXCEEDED after it is the
+// client's own.
+void ApplyMethodTimeout(
+    CallData* calld,
+    const grpc_core::internal::ClientChannelMethodParsedConfig* cc);
+
+// What the channel's known config says about the call's method: its retry
+// policy (null if none), and, applied to the call, client-channel's
+// per-method timeout and the request size limit.
+const MethodConfig* ApplyMethodConfig(CallData* calld, ServiceConfig* source,
+                                      absl::optional<uint32_t>* max_send);
+
+// Statuses and results (delivery.cc).
+int StatusFrom(grpc_error_handle error, grpc_metadata_batch* md,
+               Timestamp deadline);
+
+grpc_error_handle StatusError(grpc_status_code code, const std::string& msg);
+
+void StopCombiner(CallData* calld, const char* reason);
+
+void StoreAppRecvOps(CallData* calld, grpc_transport_stream_op_batch* batch);
+
+// A direct attempt that will be retried: its results must not reach the
+// application, so its buffers are emptied for the final attempt's.
+void ClearDirectResults(Attempt* a);
+
+// Releases a finished attempt's copies of the request and what it
+// received (its slices; the arena keeps only the structs).
+void DropAttemptData(Attempt* a);
+
+// The application's receive target, with the attempt's own buffers where the
+// application gave none (optional outputs).
+ReceiveTarget Merge(const ReceiveTarget& app, const ReceiveTarget& own);
+
+// Hands the final result to whichever application ops are waiting for it.
+void DeliverPending(CallData* calld, CallCombinerClosureList* closures);
+
+void AddParentCancel(CallData* calld, CallCombinerClosureList* closures);
+
+// The call's one final status: records it with the breaker and the stats and
+// returns the result to the application.
+void Finish(CallData* calld, int status, CallCombinerClosureList* closures);
+
+void FinishWithFailure(CallData* calld, grpc_error_handle error,
+                       CallCombinerClosureList* closures);
+
+// A committed attempt still running: the application gets what the server
+// sent so far, and its further reads go straight to the attempt.
+void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures);
+
+// Attempts (attempt.cc).
+
+// Set around grpc_call_stack_init of an attempt, so that this filter's own
+// element in the child stack knows it must stay out of the way.
+extern thread_local bool tls_init_attempt;
+
+void AttemptCallbackDone(Attempt* attempt);
+
+// Prepares the cancel batch for an attempt; its start consumes one hold of
+// the combiner.
+grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error);
+
+void StartFirstActiveBatch(CallData* calld,
+                           grpc_transport_stream_op_batch* batch);
+
+// Pass-through calls (passthrough.cc).
+
+void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch);
+
+// A pass-through call's first batch: counted (for the budget too), and
+// gated by the breaker unless its request breaks a local limit.
+void StartFirstPassthroughBatch(CallData* calld,
+                                grpc_transport_stream_op_batch* batch);
+
+}  // namespace grpcr
+
+#endif  // GRPCR_INTERCEPTOR_CALL_H

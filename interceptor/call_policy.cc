@@ -1,0 +1,149 @@
+// What the channel's policy says about one call: may it start (the
+// breaker's gate), what its method's config applies to it, and the one
+// verdict it gives the breaker.
+#include "call.h"
+
+namespace grpcr {
+
+namespace {
+
+const char* kBreakerOpenPrefix = "circuit breaker open";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The breaker's gate.
+
+// Asks the breaker (if the channel has one) whether the call may start.
+// Returns OK if admitted, else the UNAVAILABLE error the call must fail with.
+grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
+  ChannelData* chand = calld->chand;
+  grpcr_breaker* breaker = calld->policy != nullptr
+                               ? grpcr_policy_breaker(calld->policy.get())
+                               : nullptr;
+  if (breaker == nullptr || calld->local) return absl::OkStatus();
+  grpcr_breaker_transition tr = {};
+  const bool admitted =
+      grpcr_breaker_try_acquire(breaker, now, &calld->ticket, &tr);
+  chand->OnTransition(tr);
+  if (admitted) {
+    calld->breaker_admitted = true;
+    return absl::OkStatus();
+  }
+  chand->breaker_not_closed.store(true, std::memory_order_relaxed);
+  grpcr_stats_on_rejected(chand->stats);
+  grpcr_breaker_snapshot snap;
+  grpcr_breaker_snapshot_get(breaker, now, &snap);
+  std::string msg =
+      snap.state == GRPCR_BREAKER_OPEN
+          ? absl::StrFormat(
+                "%s: %s has failed too often; calls fail fast for another "
+                "%" PRId64 " ms",
+                kBreakerOpenPrefix, chand->name,
+                (snap.open_duration_ns - snap.time_in_state_ns) / 1000000)
+          : absl::StrFormat(
+                "%s (half-open): %s is being probed; calls fail fast until "
+                "the probes succeed",
+                kBreakerOpenPrefix, chand->name);
+  if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+    gpr_log(GPR_INFO, "resilience[%s] call=%p: rejected: %s",
+            chand->name.c_str(), calld, msg.c_str());
+  }
+  return StatusError(GRPC_STATUS_UNAVAILABLE, msg);
+}
+
+// Where a call's final status came from: the application's cancel, the
+// client's own deadline (or per-method timeout), or the dependency.
+grpcr_status_origin OriginOf(const CallData* calld, int status) {
+  if (calld->local) return GRPCR_ORIGIN_LOCAL;
+  if (calld->app_cancelled || !calld->cancel_error.ok()) {
+    return GRPCR_ORIGIN_CANCELLED;
+  }
+  if (status == GRPC_STATUS_DEADLINE_EXCEEDED &&
+      Timestamp::Now() >= calld->effective_deadline) {
+    return GRPCR_ORIGIN_DEADLINE;
+  }
+  return GRPCR_ORIGIN_REMOTE;
+}
+
+// The call's one verdict for the breaker (if it holds a ticket): from its
+// first answer, or its final status.
+void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin) {
+  if (!calld->breaker_admitted) return;
+  calld->breaker_admitted = false;
+  grpcr_breaker_transition tr = {};
+  grpcr_breaker_record_outcome(grpcr_policy_breaker(calld->policy.get()),
+                               &calld->ticket, status, origin,
+                               grpcr_internal_now_ns(), &tr);
+  calld->chand->OnTransition(tr);
+}
+
+// The server answered with response headers (not Trailers-Only): the
+// dependency is up, whatever the call does next. A stream or a watch gives
+// its verdict here, so it never holds a half-open probe slot while it lives.
+void GiveAnsweredVerdict(CallData* calld) {
+  GiveVerdict(calld, GRPC_STATUS_OK, GRPCR_ORIGIN_REMOTE);
+}
+
+// Gives the ticket back with no verdict: the call ended without one (the
+// library shut down under it) or is destroyed before its status was read.
+void ReleaseTicket(CallData* calld) {
+  if (!calld->breaker_admitted) return;
+  calld->breaker_admitted = false;
+  grpcr_breaker_release(grpcr_policy_breaker(calld->policy.get()),
+                        &calld->ticket, grpcr_internal_now_ns());
+}
+
+// Learns the service config client-channel attached to this call (the
+// resolver's, possibly newer than the channel's): nothing to do while calls
+// report the config the channel already knows.
+void LearnFromContext(CallData* calld, grpc_call_context_element* context) {
+  auto* scd = static_cast<ServiceConfigCallData*>(
+      context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
+  if (scd == nullptr || scd->service_config() == nullptr ||
+      scd->service_config() == calld->method_source.get()) {
+    return;
+  }
+  calld->chand->Learn(scd->service_config());
+}
+
+// Client-channel bounds each attempt by a per-method "timeout" from the
+// call's start (with the same arithmetic, so we agree with it): no retry may
+// be scheduled past that either, and a DEADLINE_EXCEEDED after it is the
+// client's own.
+void ApplyMethodTimeout(
+    CallData* calld,
+    const grpc_core::internal::ClientChannelMethodParsedConfig* cc) {
+  if (cc == nullptr || cc->timeout() == grpc_core::Duration::Zero()) return;
+  Timestamp per_method =
+      Timestamp::FromCycleCounterRoundUp(calld->start_time) + cc->timeout();
+  if (per_method < calld->effective_deadline) {
+    calld->effective_deadline = per_method;
+  }
+}
+
+// What the channel's known config says about the call's method: its retry
+// policy (null if none), and, applied to the call, client-channel's
+// per-method timeout and the request size limit.
+const MethodConfig* ApplyMethodConfig(CallData* calld, ServiceConfig* source,
+                                      absl::optional<uint32_t>* max_send) {
+  *max_send = calld->chand->max_send_size;
+  if (source == nullptr) return nullptr;
+  const auto* vec = source->GetMethodParsedConfigVector(calld->path.c_slice());
+  if (vec == nullptr) return nullptr;
+  ApplyMethodTimeout(
+      calld,
+      static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
+          (*vec)[grpc_core::internal::ClientChannelServiceConfigParser::
+                     ParserIndex()]
+              .get()));
+  const auto* size = static_cast<const grpc_core::MessageSizeParsedConfig*>(
+      (*vec)[grpc_core::MessageSizeParser::ParserIndex()].get());
+  if (size != nullptr && size->max_send_size().has_value() &&
+      (!max_send->has_value() || *size->max_send_size() < **max_send)) {
+    *max_send = size->max_send_size();
+  }
+  return static_cast<const MethodConfig*>((*vec)[ParserIndex()].get());
+}
+
+}  // namespace grpcr
