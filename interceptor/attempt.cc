@@ -167,9 +167,9 @@ void Decide(CallData* calld, Attempt* attempt,
   absl::optional<grpc_core::Duration> pushback =
       attempt->to.trailing_md->get(grpc_core::GrpcRetryPushbackMsMetadata());
   if (pushback.has_value()) {
-    std::string text = std::to_string(pushback->millis());
+    // gRPC parsed the header; a malformed one reads as negative (stop).
     outcome.pushback =
-        grpcr_pushback_parse(text.data(), text.size(), &outcome.pushback_ns);
+        grpcr_pushback_from_ms(pushback->millis(), &outcome.pushback_ns);
   }
   if (!calld->backoff_ready) {
     grpcr_backoff_init(&calld->backoff, &calld->method_policy->backoff,

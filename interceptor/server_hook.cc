@@ -3,7 +3,7 @@
 #include "server_hook.h"
 
 #ifdef NDEBUG
-#error "Never build the shim with NDEBUG: it changes gRPC 1.51's internal struct layouts (see GRPC_CORE_NOTES.md)"
+#error "Never build the shim with NDEBUG: it changes gRPC 1.51's internal struct layouts (see docs/GRPC_CORE_NOTES.md)"
 #endif
 
 #include <new>

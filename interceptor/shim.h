@@ -4,7 +4,7 @@
 #define GRPCR_INTERCEPTOR_SHIM_H
 
 #ifdef NDEBUG
-#error "Never build the shim with NDEBUG: it changes gRPC 1.51's internal struct layouts (see GRPC_CORE_NOTES.md)"
+#error "Never build the shim with NDEBUG: it changes gRPC 1.51's internal struct layouts (see docs/GRPC_CORE_NOTES.md)"
 #endif
 
 #include <grpc/support/port_platform.h>

@@ -161,6 +161,12 @@ int64_t grpcr_backoff_pushback_ns(grpcr_backoff *b, int64_t pushback_ns) {
   return pushback_ns;
 }
 
+grpcr_pushback grpcr_pushback_from_ms(int64_t ms, int64_t *delay_ns) {
+  if (ms < 0 || ms > INT64_MAX / 1000000) return GRPCR_PUSHBACK_STOP;
+  if (delay_ns != NULL) *delay_ns = ms * 1000000;
+  return GRPCR_PUSHBACK_DELAY;
+}
+
 grpcr_pushback grpcr_pushback_parse(const char *value, size_t len,
                                     int64_t *delay_ns) {
   if (value == NULL) return GRPCR_PUSHBACK_NONE;
@@ -176,6 +182,5 @@ grpcr_pushback grpcr_pushback_parse(const char *value, size_t len,
     if (ms > (limit_ms - (c - '0')) / 10) return GRPCR_PUSHBACK_STOP;
     ms = ms * 10 + (c - '0');
   }
-  if (delay_ns != NULL) *delay_ns = ms * 1000000;
-  return GRPCR_PUSHBACK_DELAY;
+  return grpcr_pushback_from_ms(ms, delay_ns);
 }

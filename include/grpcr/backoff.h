@@ -80,6 +80,11 @@ typedef enum {
  * value == NULL means the header was absent. On DELAY, *delay_ns is set. */
 GRPCR_API grpcr_pushback grpcr_pushback_parse(const char *value, size_t len,
                                               int64_t *delay_ns);
+/* The same rule for a value already read as milliseconds (gRPC parses the
+ * header itself): negative, or too large for int64 nanoseconds, is STOP;
+ * otherwise DELAY with *delay_ns set. */
+GRPCR_API grpcr_pushback grpcr_pushback_from_ms(int64_t ms,
+                                                int64_t *delay_ns);
 
 #ifdef __cplusplus
 }

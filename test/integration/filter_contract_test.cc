@@ -342,7 +342,7 @@ TEST_F(FilterContractTest, SecondReadIsEndOfStreamWithFilter) {
 // (calld->deadline, filter.cc:690). A methodConfig "timeout" is applied by
 // client-channel inside each attempt, so a retry is scheduled past it: the
 // call waits out the whole backoff and then fails DEADLINE_EXCEEDED, instead
-// of "ends at once with the last attempt's status" (ARCHITECTURE.md).
+// of "ends at once with the last attempt's status" (docs/ARCHITECTURE.md).
 // (The timeout is 3 s because gRPC 1.51 fires method timeouts up to ~1 s
 // early on this machine, see filter_test.cc MethodTimeoutWithResilienceWorks.)
 TEST_F(FilterContractTest, MethodTimeoutBoundsTheBackoff) {

@@ -310,7 +310,7 @@ TEST_F(FilterTest, DeadlineDuringAnAttemptEndsTheCallOnTime) {
   EXPECT_EQ(server_.arrival_count(), 3);
 }
 
-// A per-method "timeout" together with resilience (GRPC_CORE_NOTES.md: the
+// A per-method "timeout" together with resilience (docs/GRPC_CORE_NOTES.md: the
 // deadline filter once aborted the process here): retries work call after
 // call, and the timeout still bounds a call the server never answers,
 // exactly as it does without the filter. (gRPC 1.51 itself fires a method

@@ -300,4 +300,19 @@ TEST(BackoffTest, PushbackParseReadsOnlyLenBytes) {
   EXPECT_EQ(ns, 150 * kMs);
 }
 
+// gRPC parses grpc-retry-pushback-ms itself (a malformed value reads as
+// negative); the same rule then applies to its milliseconds.
+TEST(BackoffTest, PushbackFromMillisecondsFollowsTheParseRule) {
+  int64_t ns = -7;
+  EXPECT_EQ(grpcr_pushback_from_ms(-1, &ns), GRPCR_PUSHBACK_STOP);
+  EXPECT_EQ(grpcr_pushback_from_ms(INT64_MIN, &ns), GRPCR_PUSHBACK_STOP);
+  EXPECT_EQ(ns, -7);
+  EXPECT_EQ(grpcr_pushback_from_ms(0, &ns), GRPCR_PUSHBACK_DELAY);
+  EXPECT_EQ(ns, 0);
+  EXPECT_EQ(grpcr_pushback_from_ms(1500, &ns), GRPCR_PUSHBACK_DELAY);
+  EXPECT_EQ(ns, 1500 * kMs);
+  EXPECT_EQ(grpcr_pushback_from_ms(9223372036854LL, &ns), GRPCR_PUSHBACK_DELAY);
+  EXPECT_EQ(grpcr_pushback_from_ms(9223372036855LL, &ns), GRPCR_PUSHBACK_STOP);
+}
+
 }  // namespace

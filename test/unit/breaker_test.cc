@@ -1,5 +1,5 @@
 // The circuit breaker against the contract in include/grpcr/breaker.h and
-// ARCHITECTURE.md "Breaker". Time is a plain int64 the tests pass in.
+// docs/ARCHITECTURE.md "Breaker". Time is a plain int64 the tests pass in.
 #include "grpcr/breaker.h"
 
 #include <gtest/gtest.h>

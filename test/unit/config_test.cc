@@ -19,7 +19,7 @@ constexpr int kResourceExhausted = 8;
 constexpr int kInternal = 13;
 constexpr int kUnavailable = 14;
 
-// The example from ARCHITECTURE.md, "Service config".
+// The example from docs/ARCHITECTURE.md, "Service config".
 const char kExample[] = R"({
   "resilience": {
     "retryBudget": {
