@@ -40,8 +40,6 @@
 #include "internal.h"
 #include "server_hook.h"
 
-#define GETSTATS_METHOD "/grpcr.v1.ResilienceStats/GetStats"
-
 /* ---- the response ------------------------------------------------------- */
 
 /* One channel's message and every sub-message it points to, in one block. */
@@ -421,8 +419,8 @@ static int service_register(grpc_server *server, pthread_t *thread_out) {
   grpc_init();
   svc->server = server;
   svc->method = grpc_server_register_method(
-      server, GETSTATS_METHOD, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
-      0);
+      server, GRPCR_STATS_GET_STATS_METHOD, NULL,
+      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
   if (svc->method == NULL) {
     /* gRPC has logged why; the only cause here is a second registration. */
     grpc_shutdown();

@@ -30,7 +30,6 @@ struct grpcr_channel_stats {
   _Atomic uint64_t finished;
   _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
   _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
-  _Atomic uint64_t wait_count;
   _Atomic uint64_t wait_sum_ns;
   _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
   _Atomic uint64_t local_errors;
@@ -166,7 +165,6 @@ void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns) {
   inc(&s->wait_buckets[wait_bucket(wait_ns)]);
   atomic_fetch_add_explicit(&s->wait_sum_ns, (uint64_t)wait_ns,
                             memory_order_release);
-  inc(&s->wait_count);
   inc(&s->retries);
 }
 
@@ -234,10 +232,14 @@ static void snapshot_counters(grpcr_channel_stats *s,
     o->status_counts[i] = load(&s->status_counts[i]);
   o->budget_denied = load(&s->budget_denied);
   o->retries = load(&s->retries);
-  o->retry_wait_count = load(&s->wait_count);
   o->retry_wait_sum_s = (double)load(&s->wait_sum_ns) / 1e9;
-  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++)
+  /* The count is the buckets' sum, so a histogram read while retries run
+   * still has its +Inf bucket equal to its count (Prometheus requires it). */
+  o->retry_wait_count = 0;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
     o->retry_wait_buckets[i] = load(&s->wait_buckets[i]);
+    o->retry_wait_count += o->retry_wait_buckets[i];
+  }
   o->attempts = load(&s->attempts);
   for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++)
     o->attempts_by_number[i] = load(&s->attempts_by_number[i]);

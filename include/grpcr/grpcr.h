@@ -35,6 +35,11 @@ GRPCR_API int grpcr_register(void);
  * "field:<json path> error:<message>" (free with grpcr_free). Thread-safe. */
 GRPCR_API int grpcr_validate_service_config(const char *json, char **errors);
 
+/* The stats service (proto/grpcr/v1/stats.proto) and the full path of its
+ * one method, as a C-core call names it. */
+#define GRPCR_STATS_SERVICE_NAME "grpcr.v1.ResilienceStats"
+#define GRPCR_STATS_GET_STATS_METHOD "/" GRPCR_STATS_SERVICE_NAME "/GetStats"
+
 /* Adds the grpcr.v1.ResilienceStats service to a C-core server. Call before
  * grpc_server_start(); the library serves it on its own completion queue and
  * thread until the server shuts down. Returns 0 or a negative error. */

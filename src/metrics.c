@@ -1,0 +1,325 @@
+/* The metric catalog and its Prometheus renderer (include/grpcr/metrics.h).
+ * Each family is one row of kFamilies: its name, type and help, which
+ * channels have it, and how it writes a channel's samples. */
+#include "grpcr/metrics.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpcr/text.h"
+
+/* One channel's snapshot and its label set. */
+typedef struct {
+  const grpcr_channel_snapshot *s;
+  char *labels; /* channel="...",target="..." */
+} series;
+
+typedef struct {
+  grpcr_metric_info info;
+  /* Does the channel have this family? NULL: every channel does. */
+  bool (*applies)(const grpcr_channel_snapshot *s);
+  void (*emit)(FILE *f, const char *name, const series *c);
+} family;
+
+static double ns_to_s(int64_t ns) { return (double)ns / 1e9; }
+
+static void sample_u64(FILE *f, const char *name, const char *labels,
+                       const char *extra, uint64_t v) {
+  fprintf(f, "%s{%s%s} %" PRIu64 "\n", name, labels, extra, v);
+}
+
+/* name then suffix ("_sum", or ""): a double sample. */
+static void sample_dbl(FILE *f, const char *name, const char *suffix,
+                       const char *labels, double v) {
+  char buf[32];
+  if (isnan(v))
+    strcpy(buf, "NaN");
+  else if (isinf(v))
+    strcpy(buf, v > 0 ? "+Inf" : "-Inf");
+  else
+    grpcr_text_format_double(buf, sizeof(buf), v);
+  fprintf(f, "%s%s{%s} %s\n", name, suffix, labels, buf);
+}
+
+static bool has_breaker(const grpcr_channel_snapshot *s) {
+  return s->has_breaker;
+}
+static bool has_budget(const grpcr_channel_snapshot *s) {
+  return s->has_budget;
+}
+
+#define EMIT_U64(fn, expr)                                          \
+  static void fn(FILE *f, const char *name, const series *c) {      \
+    const grpcr_channel_snapshot *s = c->s;                         \
+    sample_u64(f, name, c->labels, "", (expr));                     \
+  }
+#define EMIT_DBL(fn, expr)                                          \
+  static void fn(FILE *f, const char *name, const series *c) {      \
+    const grpcr_channel_snapshot *s = c->s;                         \
+    sample_dbl(f, name, "", c->labels, (expr));                     \
+  }
+
+EMIT_U64(emit_requests, s->requests)
+EMIT_U64(emit_attempts, s->attempts)
+EMIT_U64(emit_retries, s->retries)
+EMIT_U64(emit_budget_denied, s->budget_denied)
+EMIT_DBL(emit_budget_util, s->budget.utilisation)
+EMIT_U64(emit_budget_win_requests, s->budget.requests_in_window)
+EMIT_U64(emit_budget_win_retries, s->budget.retries_in_window)
+EMIT_DBL(emit_budget_win_allowed, s->budget.allowed_in_window)
+EMIT_U64(emit_breaker_rejected, s->breaker_rejected)
+EMIT_DBL(emit_breaker_time_in_state, ns_to_s(s->breaker.time_in_state_ns))
+EMIT_DBL(emit_breaker_open_duration, ns_to_s(s->breaker.open_duration_ns))
+EMIT_DBL(emit_breaker_open_seconds, ns_to_s(s->breaker.open_ns_total))
+EMIT_U64(emit_breaker_transitions, s->breaker.transitions_total)
+EMIT_U64(emit_breaker_opened, s->breaker.opened_total)
+EMIT_U64(emit_breaker_win_calls, s->breaker.calls_in_window)
+EMIT_U64(emit_breaker_win_failures, s->breaker.failures_in_window)
+EMIT_U64(emit_breaker_no_verdict, s->breaker.no_verdict_total)
+EMIT_U64(emit_breaker_probes_freed, s->breaker.probes_freed_total)
+EMIT_U64(emit_breaker_probes_expired, s->breaker.probes_expired_total)
+EMIT_U64(emit_breaker_probes_in_flight, s->breaker.probes_in_flight)
+EMIT_U64(emit_local_errors, s->local_errors)
+EMIT_U64(emit_committed_too_large, s->committed_too_large)
+EMIT_U64(emit_config_updates, s->config_updates)
+
+/* 0 closed, 1 open, 2 half-open (as the HELP says); 0 for a state outside
+ * the enum. */
+static void emit_breaker_state(FILE *f, const char *name, const series *c) {
+  int v;
+  switch (c->s->breaker.state) {
+    case GRPCR_BREAKER_OPEN: v = 1; break;
+    case GRPCR_BREAKER_HALF_OPEN: v = 2; break;
+    default: v = 0; break;
+  }
+  fprintf(f, "%s{%s} %d\n", name, c->labels, v);
+}
+
+/* attempt="1" .. attempt="9", then "10+" for the last slot. */
+static void emit_attempts_by_number(FILE *f, const char *name,
+                                    const series *c) {
+  for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++) {
+    char extra[48];
+    bool last = i + 1 == GRPCR_STATS_ATTEMPT_SLOTS;
+    snprintf(extra, sizeof(extra), ",attempt=\"%zu%s\"", i + 1,
+             last ? "+" : "");
+    sample_u64(f, name, c->labels, extra, c->s->attempts_by_number[i]);
+  }
+}
+
+/* Every code, zero counts included, in code order. */
+static void emit_calls(FILE *f, const char *name, const series *c) {
+  for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
+    fprintf(f, "%s{%s,code=\"", name, c->labels);
+    grpcr_text_write_label_value(f, grpcr_status_name(code));
+    fprintf(f, "\"} %" PRIu64 "\n", c->s->status_counts[code]);
+  }
+}
+
+/* The snapshot's buckets are not cumulative; the format's are. The last
+ * one is le="+Inf". */
+static void emit_wait_histogram(FILE *f, const char *name, const series *c) {
+  const grpcr_channel_snapshot *s = c->s;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
+    char le[32];
+    if (i < GRPCR_STATS_WAIT_FINITE_BUCKETS)
+      grpcr_text_format_double(le, sizeof(le), grpcr_stats_wait_bound(i));
+    else
+      strcpy(le, "+Inf");
+    cumulative += s->retry_wait_buckets[i];
+    fprintf(f, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, c->labels, le,
+            cumulative);
+  }
+  sample_dbl(f, name, "_sum", c->labels, s->retry_wait_sum_s);
+  fprintf(f, "%s_count{%s} %" PRIu64 "\n", name, c->labels,
+          s->retry_wait_count);
+}
+
+static const family kFamilies[] = {
+    {{"grpcr_requests_total", GRPCR_METRIC_COUNTER,
+      "Calls the application started on the channel."},
+     NULL, emit_requests},
+    {{"grpcr_attempts_total", GRPCR_METRIC_COUNTER,
+      "Attempts sent to the transport (calls rejected by the breaker make "
+      "none)."},
+     NULL, emit_attempts},
+    {{"grpcr_retry_attempts_total", GRPCR_METRIC_COUNTER,
+      "Attempts by their number within the call; attempt=\"10+\" counts the "
+      "tenth and every later one."},
+     NULL, emit_attempts_by_number},
+    {{"grpcr_retries_total", GRPCR_METRIC_COUNTER,
+      "Attempts after the first of a call."},
+     NULL, emit_retries},
+    {{"grpcr_retry_budget_denied_total", GRPCR_METRIC_COUNTER,
+      "Retries the retry budget refused."},
+     NULL, emit_budget_denied},
+    {{"grpcr_retry_budget_utilization", GRPCR_METRIC_GAUGE,
+      "Retries spent over retries allowed in the budget's window (0..1)."},
+     has_budget, emit_budget_util},
+    {{"grpcr_retry_budget_window_requests", GRPCR_METRIC_GAUGE,
+      "Requests counted in the retry budget's current window."},
+     has_budget, emit_budget_win_requests},
+    {{"grpcr_retry_budget_window_retries", GRPCR_METRIC_GAUGE,
+      "Retries spent in the retry budget's current window."},
+     has_budget, emit_budget_win_retries},
+    {{"grpcr_retry_budget_window_allowed", GRPCR_METRIC_GAUGE,
+      "Retries the retry budget's current window allows."},
+     has_budget, emit_budget_win_allowed},
+    {{"grpcr_retry_wait_duration_seconds", GRPCR_METRIC_HISTOGRAM,
+      "Time waited before each retry."},
+     NULL, emit_wait_histogram},
+    {{"grpcr_circuit_breaker_state", GRPCR_METRIC_GAUGE,
+      "Circuit breaker state: 0 closed, 1 open, 2 "
+      "half-open."},
+     has_breaker, emit_breaker_state},
+    {{"grpcr_circuit_breaker_time_in_state_seconds", GRPCR_METRIC_GAUGE,
+      "Seconds since the circuit breaker entered its current state."},
+     has_breaker, emit_breaker_time_in_state},
+    {{"grpcr_circuit_breaker_open_duration_seconds", GRPCR_METRIC_GAUGE,
+      "The configured time the circuit breaker stays open."},
+     has_breaker, emit_breaker_open_duration},
+    {{"grpcr_circuit_breaker_open_seconds_total", GRPCR_METRIC_COUNTER,
+      "Seconds the circuit breaker has spent open, including now."},
+     has_breaker, emit_breaker_open_seconds},
+    {{"grpcr_circuit_breaker_rejected_calls_total", GRPCR_METRIC_COUNTER,
+      "Calls failed fast because the circuit breaker was open."},
+     NULL, emit_breaker_rejected},
+    {{"grpcr_circuit_breaker_transitions_total", GRPCR_METRIC_COUNTER,
+      "Circuit breaker state changes."},
+     has_breaker, emit_breaker_transitions},
+    {{"grpcr_circuit_breaker_opened_total", GRPCR_METRIC_COUNTER,
+      "Circuit breaker transitions into open."},
+     has_breaker, emit_breaker_opened},
+    {{"grpcr_circuit_breaker_window_calls", GRPCR_METRIC_GAUGE,
+      "Finished calls in the circuit breaker's current window."},
+     has_breaker, emit_breaker_win_calls},
+    {{"grpcr_circuit_breaker_window_failures", GRPCR_METRIC_GAUGE,
+      "Failed calls in the circuit breaker's current window."},
+     has_breaker, emit_breaker_win_failures},
+    {{"grpcr_circuit_breaker_no_verdict_total", GRPCR_METRIC_COUNTER,
+      "Admitted calls that gave the circuit breaker no verdict (cancelled, "
+      "out of time on the client, dropped before their status)."},
+     has_breaker, emit_breaker_no_verdict},
+    {{"grpcr_circuit_breaker_probes_freed_total", GRPCR_METRIC_COUNTER,
+      "Half-open probes that ended without a verdict and freed their slot."},
+     has_breaker, emit_breaker_probes_freed},
+    {{"grpcr_circuit_breaker_probes_expired_total", GRPCR_METRIC_COUNTER,
+      "Half-open probes that held their slot for probeTimeout and lost it."},
+     has_breaker, emit_breaker_probes_expired},
+    {{"grpcr_circuit_breaker_probes_in_flight", GRPCR_METRIC_GAUGE,
+      "Half-open probe slots held now."},
+     has_breaker, emit_breaker_probes_in_flight},
+    {{"grpcr_local_errors_total", GRPCR_METRIC_COUNTER,
+      "Calls whose request broke a local limit (max send size): never "
+      "retried, not seen by the circuit breaker."},
+     NULL, emit_local_errors},
+    {{"grpcr_committed_too_large_total", GRPCR_METRIC_COUNTER,
+      "Calls whose request exceeded the per-RPC retry buffer: sent once."},
+     NULL, emit_committed_too_large},
+    {{"grpcr_config_updates_total", GRPCR_METRIC_COUNTER,
+      "Service-config changes applied to the channel's policy."},
+     NULL, emit_config_updates},
+    {{"grpcr_calls_total", GRPCR_METRIC_COUNTER,
+      "Calls by final status code (one per call, not per attempt)."},
+     NULL, emit_calls},
+};
+
+#define FAMILY_COUNT (sizeof(kFamilies) / sizeof(kFamilies[0]))
+
+const char *grpcr_metric_type_name(grpcr_metric_type t) {
+  switch (t) {
+    case GRPCR_METRIC_COUNTER: return "counter";
+    case GRPCR_METRIC_GAUGE: return "gauge";
+    case GRPCR_METRIC_HISTOGRAM: return "histogram";
+  }
+  return NULL;
+}
+
+size_t grpcr_metrics_family_count(void) { return FAMILY_COUNT; }
+
+const grpcr_metric_info *grpcr_metrics_family(size_t i) {
+  return i < FAMILY_COUNT ? &kFamilies[i].info : NULL;
+}
+
+static const char *or_empty(const char *s) { return s != NULL ? s : ""; }
+
+/* ss[i].labels for snaps[i]: the second channel with the same name and
+ * target as an earlier one gets channel="name#2", and so on. false on
+ * ENOMEM. */
+static bool make_labels(series *ss, const grpcr_channel_snapshot *snaps,
+                        size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *name = or_empty(snaps[i].name);
+    const char *target = or_empty(snaps[i].target);
+    size_t dup = 1;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(or_empty(snaps[j].name), name) == 0 &&
+          strcmp(or_empty(snaps[j].target), target) == 0)
+        dup++;
+    size_t len = 0;
+    FILE *m = open_memstream(&ss[i].labels, &len);
+    if (m == NULL) return false;
+    fputs("channel=\"", m);
+    grpcr_text_write_label_value(m, name);
+    if (dup > 1) fprintf(m, "#%zu", dup);
+    fputs("\",target=\"", m);
+    grpcr_text_write_label_value(m, target);
+    fputs("\"", m);
+    bool ok = !ferror(m);
+    if (fclose(m) != 0) ok = false;
+    ss[i].s = &snaps[i];
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static bool applies(const family *fam, const grpcr_channel_snapshot *s) {
+  return fam->applies == NULL || fam->applies(s);
+}
+
+int grpcr_metrics_write_prometheus(FILE *f,
+                                   const grpcr_channel_snapshot *snaps,
+                                   size_t n) {
+  series *ss = calloc(n + 1, sizeof(*ss));
+  if (ss == NULL) return GRPCR_ENOMEM;
+  bool ok = make_labels(ss, snaps, n);
+  for (size_t k = 0; ok && k < FAMILY_COUNT; k++) {
+    const family *fam = &kFamilies[k];
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++) any = applies(fam, &snaps[i]);
+    if (!any) continue;
+    const char *type = grpcr_metric_type_name(fam->info.type);
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->info.name, fam->info.help,
+            fam->info.name, type);
+    for (size_t i = 0; i < n; i++)
+      if (applies(fam, &snaps[i])) fam->emit(f, fam->info.name, &ss[i]);
+  }
+  for (size_t i = 0; i < n; i++) free(ss[i].labels);
+  free(ss);
+  return ok ? GRPCR_OK : GRPCR_ENOMEM;
+}
+
+int grpcr_metrics_prometheus_text(const grpcr_channel_snapshot *snaps,
+                                  size_t n, char **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *m = open_memstream(&buf, &size);
+  if (m == NULL) return GRPCR_ENOMEM;
+  int rc = grpcr_metrics_write_prometheus(m, snaps, n);
+  if (ferror(m)) rc = GRPCR_ENOMEM;
+  if (fclose(m) != 0) rc = GRPCR_ENOMEM;
+  if (rc != GRPCR_OK) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  *len = size;
+  return GRPCR_OK;
+}

@@ -1,0 +1,137 @@
+/* grpcr-stats: a GetStatsResponse as the core's channel snapshots
+ * (grpcr/stats.h), the one form the table and the Prometheus renderer read.
+ * The inverse of the stats service's filling (interceptor/stats_service.c):
+ * an answer from this version's service converts back to the very values it
+ * was built from. What a snapshot cannot hold (another version's bucket
+ * bounds, more than 17 status codes or 10 attempt slots, sub-nanosecond or
+ * non-finite times) is folded into the nearest thing it can. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "grpcr/breaker.h"
+#include "grpcr/stats.h"
+#include "grpcr/status.h"
+#include "stats_cli.h"
+
+/* A state grpcr_breaker_state_name does not know (it returns NULL): what a
+ * BREAKER_STATE_UNSPECIFIED, or a value newer than this tool, becomes. */
+#define BREAKER_STATE_UNKNOWN \
+  ((grpcr_breaker_state)(GRPCR_BREAKER_HALF_OPEN + 1))
+
+/* The one mapping from the proto's enum to the core's. */
+static grpcr_breaker_state breaker_state(Grpcr__V1__BreakerState s) {
+  switch (s) {
+    case GRPCR__V1__BREAKER_STATE__BREAKER_STATE_CLOSED:
+      return GRPCR_BREAKER_CLOSED;
+    case GRPCR__V1__BREAKER_STATE__BREAKER_STATE_OPEN:
+      return GRPCR_BREAKER_OPEN;
+    case GRPCR__V1__BREAKER_STATE__BREAKER_STATE_HALF_OPEN:
+      return GRPCR_BREAKER_HALF_OPEN;
+    default:
+      return BREAKER_STATE_UNKNOWN;
+  }
+}
+
+static double quotient(int64_t ns) { return (double)ns / 1e9; }
+
+/* The ns whose (double)ns / 1e9 is exactly s, as the service computed s:
+ * s * 1e9 can be an ulp off, so step from there while (double)ns / 1e9,
+ * which only grows with ns, is on the wrong side. The nearest ns for an s
+ * no ns gives; 0 for NaN; clamped to int64's range. */
+static int64_t seconds_to_ns(double s) {
+  if (isnan(s)) return 0;
+  if (s >= 9.2e9) return INT64_MAX;
+  if (s <= -9.2e9) return INT64_MIN;
+  int64_t ns = llround(s * 1e9);
+  for (int i = 0; i < 64 && quotient(ns) < s; i++) ns++;
+  for (int i = 0; i < 64 && quotient(ns) > s; i++) ns--;
+  return ns;
+}
+
+/* The snapshot bucket a wait bound belongs in: the first whose bound is
+ * >= ub (so a bound of this version lands on its own bucket), else +Inf. */
+static size_t wait_bucket(double ub) {
+  size_t i = 0;
+  while (i < GRPCR_STATS_WAIT_FINITE_BUCKETS &&
+         !(ub <= grpcr_stats_wait_bound(i)))
+    i++;
+  return i;
+}
+
+/* The fields the proto and the snapshot name alike, copied as they are
+ * (the compiler checks that both sides have them); the rest are converted
+ * one by one below. */
+#define CHANNEL_SAME_FIELDS(X)                                         \
+  X(name) X(target) X(requests) X(attempts) X(retries) X(budget_denied) \
+  X(breaker_rejected) X(finished) X(local_errors) X(committed_too_large) \
+  X(config_updates)
+#define BREAKER_SAME_FIELDS(X)                                            \
+  X(calls_in_window) X(failures_in_window) X(rejected_total)              \
+  X(transitions_total) X(opened_total) X(stale_results_total)             \
+  X(no_verdict_total) X(probes_freed_total) X(probes_expired_total)       \
+  X(probes_in_flight) X(reconfigured_total)
+#define BUDGET_SAME_FIELDS(X)                                              \
+  X(requests_in_window) X(retries_in_window) X(allowed_in_window)          \
+  X(requests_total) X(retries_total) X(denied_total) X(reconfigured_total)
+#define COPY(field) o->field = from->field;
+
+static void breaker_from(grpcr_breaker_snapshot *o,
+                         const Grpcr__V1__BreakerStats *from) {
+  BREAKER_SAME_FIELDS(COPY)
+  o->state = breaker_state(from->state);
+  o->time_in_state_ns = seconds_to_ns(from->time_in_state_seconds);
+  o->open_ns_total = seconds_to_ns(from->open_seconds_total);
+  o->open_duration_ns = seconds_to_ns(from->open_duration_seconds);
+  o->probe_timeout_ns = seconds_to_ns(from->probe_timeout_seconds);
+}
+
+static void budget_from(grpcr_budget_snapshot *o,
+                        const Grpcr__V1__BudgetStats *from) {
+  BUDGET_SAME_FIELDS(COPY)
+  o->utilisation = from->utilization;
+}
+
+static void wait_from(grpcr_channel_snapshot *o,
+                      const Grpcr__V1__RetryWaitHistogram *w) {
+  for (size_t i = 0; i < w->n_buckets; i++)
+    o->retry_wait_buckets[wait_bucket(w->buckets[i]->upper_bound_seconds)] +=
+        w->buckets[i]->count;
+  o->retry_wait_count = w->count;
+  o->retry_wait_sum_s = w->sum_seconds;
+  o->retry_wait_p50_s = w->p50_seconds;
+  o->retry_wait_p99_s = w->p99_seconds;
+}
+
+/* o must start zeroed. */
+static void channel_from(grpcr_channel_snapshot *o,
+                         const Grpcr__V1__ChannelStats *from) {
+  CHANNEL_SAME_FIELDS(COPY)
+  /* The last slot counts that attempt and every later one. */
+  for (size_t i = 0; i < from->n_attempts_by_number; i++) {
+    size_t slot = i < GRPCR_STATS_ATTEMPT_SLOTS ? i
+                                                : GRPCR_STATS_ATTEMPT_SLOTS - 1;
+    o->attempts_by_number[slot] += from->attempts_by_number[i];
+  }
+  if (from->retry_wait != NULL) wait_from(o, from->retry_wait);
+  /* By code, as the core counts them: outside 0..16 is UNKNOWN. */
+  for (size_t i = 0; i < from->n_status_counts; i++) {
+    const Grpcr__V1__StatusCount *s = from->status_counts[i];
+    int code = s->code >= 0 && s->code < GRPCR_STATUS_COUNT
+                   ? s->code
+                   : GRPCR_STATUS_UNKNOWN;
+    o->status_counts[code] += s->count;
+  }
+  o->has_breaker = from->breaker != NULL;
+  if (o->has_breaker) breaker_from(&o->breaker, from->breaker);
+  o->has_budget = from->budget != NULL;
+  if (o->has_budget) budget_from(&o->budget, from->budget);
+}
+
+grpcr_channel_snapshot *stats_snapshots_from_response(const stats_response *r) {
+  grpcr_channel_snapshot *snaps = calloc(r->n_channels + 1, sizeof(*snaps));
+  if (snaps == NULL) return NULL;
+  for (size_t i = 0; i < r->n_channels; i++)
+    channel_from(&snaps[i], r->channels[i]);
+  return snaps;
+}
