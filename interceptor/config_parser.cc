@@ -1,6 +1,8 @@
-// The "resilience" service-config parser: gRPC hands us JSON, the core
-// validates it, and every core error becomes a gRPC ValidationErrors entry
-// under its JSON path, so channel creation fails with field-level messages.
+// The "resilience" service-config parser: gRPC hands us its parsed JSON,
+// which is walked into the core's tree (nothing is printed and parsed
+// again), the core validates it, and every core error becomes a gRPC
+// ValidationErrors entry under its JSON path, so channel creation fails with
+// field-level messages.
 #include "shim.h"
 
 #include <stdlib.h>
@@ -14,11 +16,66 @@
 #include "src/core/lib/gprpp/validation_errors.h"
 #include "src/core/lib/json/json.h"
 
+#include "config_tree.h"
 #include "grpcr/grpcr.h"
+#include "json.h"
 
 namespace grpcr {
 
 namespace {
+
+struct TreeFree {
+  void operator()(grpcr_json* v) const { grpcr_json_free(v); }
+};
+using Tree = std::unique_ptr<grpcr_json, TreeFree>;
+
+// gRPC's Json as the core's tree; null on ENOMEM (gRPC's reader bounds the
+// depth at 255, so the recursion is bounded too). gRPC keeps numbers as
+// their literal text, which the core reads exactly as its own parser does.
+Tree ToTree(const grpc_core::Json& json) {
+  using Type = grpc_core::Json::Type;
+  switch (json.type()) {
+    case Type::JSON_NULL:
+      return Tree(grpcr_json_new(GRPCR_JSON_NULL));
+    case Type::JSON_TRUE:
+    case Type::JSON_FALSE:
+      return Tree(grpcr_json_new_bool(json.type() == Type::JSON_TRUE));
+    case Type::NUMBER:
+      return Tree(grpcr_json_new_number(json.string_value().data(),
+                                        json.string_value().size()));
+    case Type::STRING:
+      return Tree(grpcr_json_new_string(json.string_value().data(),
+                                        json.string_value().size()));
+    case Type::ARRAY: {
+      Tree out(grpcr_json_new(GRPCR_JSON_ARRAY));
+      for (const grpc_core::Json& item : json.array_value()) {
+        Tree v = ToTree(item);
+        if (out == nullptr || v == nullptr ||
+            grpcr_json_append(out.get(), v.release()) != 0) {
+          return nullptr;
+        }
+      }
+      return out;
+    }
+    case Type::OBJECT: {
+      Tree out(grpcr_json_new(GRPCR_JSON_OBJECT));
+      for (const auto& member : json.object_value()) {
+        Tree v = ToTree(member.second);
+        if (out == nullptr || v == nullptr ||
+            grpcr_json_add_member(out.get(), member.first.data(),
+                                  member.first.size(), v.release()) != 0) {
+          return nullptr;
+        }
+      }
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+void AddOutOfMemory(grpc_core::ValidationErrors* errors) {
+  errors->AddError("resilience: out of memory reading the service config");
+}
 
 void AddErrors(const grpcr_config_errors& errs,
                grpc_core::ValidationErrors* errors) {
@@ -36,10 +93,29 @@ Parser::ParseGlobalParams(const grpc_core::ChannelArgs&,
                           const grpc_core::Json& json,
                           grpc_core::ValidationErrors* errors) {
   auto out = std::make_unique<GlobalConfig>();
-  std::string text = json.Dump();
+  // Only the top-level "resilience" block is ours: the rest of the config
+  // is not walked.
+  Tree root(grpcr_json_new(GRPCR_JSON_OBJECT));
+  if (root == nullptr) {
+    AddOutOfMemory(errors);
+    return nullptr;
+  }
+  if (json.type() == grpc_core::Json::Type::OBJECT) {
+    auto it = json.object_value().find("resilience");
+    if (it != json.object_value().end()) {
+      Tree block = ToTree(it->second);
+      if (block == nullptr ||
+          grpcr_json_add_member(root.get(), "resilience", strlen("resilience"),
+                                block.release()) != 0) {
+        AddOutOfMemory(errors);
+        return nullptr;
+      }
+    }
+  }
   grpcr_config_errors errs = {};
-  if (grpcr_config_parse_channel(text.data(), text.size(), &out->cfg,
-                                 &errs) != 0) {
+  int rc = grpcr_config_parse_channel_tree(root.get(), &out->cfg, &errs);
+  if (rc == GRPCR_ENOMEM) AddOutOfMemory(errors);
+  if (rc != 0) {
     AddErrors(errs, errors);
     grpcr_config_errors_free(&errs);
     return nullptr;
@@ -51,12 +127,18 @@ std::unique_ptr<grpc_core::ServiceConfigParser::ParsedConfig>
 Parser::ParsePerMethodParams(const grpc_core::ChannelArgs&,
                              const grpc_core::Json& json,
                              grpc_core::ValidationErrors* errors) {
-  std::string text = json.Dump();
+  Tree entry = ToTree(json);
+  if (entry == nullptr) {
+    AddOutOfMemory(errors);
+    return nullptr;
+  }
   auto out = std::make_unique<MethodConfig>();
   bool has_policy = false;
   grpcr_config_errors errs = {};
-  if (grpcr_config_parse_method(text.data(), text.size(), "", &out->policy,
-                                &has_policy, &errs) != 0) {
+  int rc = grpcr_config_parse_method_tree(entry.get(), "", &out->policy,
+                                          &has_policy, &errs);
+  if (rc == GRPCR_ENOMEM) AddOutOfMemory(errors);
+  if (rc != 0) {
     AddErrors(errs, errors);
     grpcr_config_errors_free(&errs);
     return nullptr;

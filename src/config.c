@@ -1,3 +1,7 @@
+/* The config schema: every field of the "resilience" blocks, its type,
+ * range, default and error message (include/grpcr/config.h). The string
+ * builder, the error list and durations are in strbuf.c, config_errors.c
+ * and duration.c. */
 #include "grpcr/config.h"
 
 #include <stdarg.h>
@@ -5,180 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_internal.h"
+#include "config_tree.h"
 #include "json.h"
-
-#define NS_PER_S 1000000000LL
-
-/* Codes by name, from the same map as status.h, so no number is repeated. */
-enum {
-#define STATUS_XX(name, value) STATUS_##name = (value),
-  GRPCR_STATUS_MAP(STATUS_XX)
-#undef STATUS_XX
-};
-
-/* User text quoted in messages or used as a path is cut to this many bytes,
- * so that one absurd value cannot produce an absurd error list. */
-#define SHOWN_MAX 64
-
-typedef struct {
-  grpcr_config_errors *errs;
-  bool oom;
-} checker;
-
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void sb_vprintf(sbuf *b, const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  if (n < 0) {
-    b->oom = true;
-    return;
-  }
-  char local[128];
-  char *tmp = (size_t)n < sizeof local ? local : malloc((size_t)n + 1);
-  if (!tmp) {
-    b->oom = true;
-    return;
-  }
-  vsnprintf(tmp, (size_t)n + 1, fmt, ap);
-  sb_putn(b, tmp, (size_t)n);
-  if (tmp != local) free(tmp);
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  sb_vprintf(b, fmt, ap);
-  va_end(ap);
-}
-
-/* Appends user text, cut at SHOWN_MAX bytes (on a character boundary) with
- * "..." after it, escaping what would break a one-line "field:... error:..."
- * entry: control characters always, quotes and backslashes when quoted. */
-static void sb_user_text(sbuf *b, const char *s, size_t len, bool quoted) {
-  if (quoted) sb_putn(b, "\"", 1);
-  size_t n = len;
-  if (n > SHOWN_MAX) {
-    n = SHOWN_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-  }
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '\n') {
-      sb_puts(b, "\\n");
-    } else if (c == '\t') {
-      sb_puts(b, "\\t");
-    } else if (c < 0x20 || c == 0x7F) {
-      sb_printf(b, "\\u%04X", c);
-    } else if (quoted && (c == '"' || c == '\\')) {
-      char esc[2] = {'\\', (char)c};
-      sb_putn(b, esc, 2);
-    } else {
-      sb_putn(b, (const char *)&s[i], 1);
-    }
-  }
-  if (n < len) sb_puts(b, "...");
-  if (quoted) sb_putn(b, "\"", 1);
-}
-
-/* The built string, or NULL (and everything freed) if memory ran out. */
-static char *sb_take(checker *c, sbuf *b) {
-  if (!b->oom && !b->p) sb_putn(b, "", 0);
-  if (b->oom) {
-    free(b->p);
-    c->oom = true;
-    return NULL;
-  }
-  return b->p;
-}
-
-static void push_error(checker *c, char *field, char *message) {
-  grpcr_config_errors *e = c->errs;
-  if (!field || !message) goto oom;
-  if (e->count == e->cap) {
-    size_t cap = e->cap ? e->cap * 2 : 8;
-    grpcr_config_error *items = realloc(e->items, cap * sizeof *items);
-    if (!items) goto oom;
-    e->items = items;
-    e->cap = cap;
-  }
-  e->items[e->count].field = field;
-  e->items[e->count].message = message;
-  e->count++;
-  return;
-oom:
-  free(field);
-  free(message);
-  c->oom = true;
-}
-
-static void add_error(checker *c, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_error(checker *c, const char *field, const char *fmt, ...) {
-  sbuf f = {0}, m = {0};
-  sb_puts(&f, field);
-  va_list ap;
-  va_start(ap, fmt);
-  sb_vprintf(&m, fmt, ap);
-  va_end(ap);
-  char *fs = sb_take(c, &f);
-  char *ms = sb_take(c, &m);
-  push_error(c, fs, ms);
-}
-
-/* "base.key" ("key" when base is empty); NULL on ENOMEM. */
-static char *path_key(checker *c, const char *base, const char *key,
-                      size_t key_len) {
-  sbuf b = {0};
-  sb_puts(&b, base);
-  if (*base) sb_putn(&b, ".", 1);
-  sb_user_text(&b, key, key_len, false);
-  return sb_take(c, &b);
-}
-
-/* "base[i]"; NULL on ENOMEM. */
-static char *path_index(checker *c, const char *base, size_t i) {
-  sbuf b = {0};
-  sb_printf(&b, "%s[%zu]", base, i);
-  return sb_take(c, &b);
-}
-
-/* A JSON string for use in a message: quoted, escaped and cut short. */
-static char *shown(checker *c, const grpcr_json *s) {
-  sbuf b = {0};
-  sb_user_text(&b, s->u.string.ptr, s->u.string.len, true);
-  return sb_take(c, &b);
-}
 
 static bool key_is(const grpcr_json_member *m, const char *name) {
   size_t n = strlen(name);
@@ -190,61 +23,6 @@ static bool key_is(const grpcr_json_member *m, const char *name) {
 static const char *name_of(const grpcr_json *s) {
   return memchr(s->u.string.ptr, '\0', s->u.string.len) ? NULL
                                                          : s->u.string.ptr;
-}
-
-/* 0 and *ns set; -1 if s is not of the form digits[.1-9 digits]s; -2 if it
- * is but does not fit in int64 nanoseconds. */
-static int duration_parse(const char *s, size_t len, int64_t *ns) {
-  size_t i = 0;
-  if (i == len || s[i] < '0' || s[i] > '9') return -1;
-  int64_t secs = 0;
-  bool overflow = false;
-  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-    if (secs > (INT64_MAX - 9) / 10) {
-      overflow = true;
-    } else {
-      secs = secs * 10 + (s[i] - '0');
-    }
-  }
-  int64_t nanos = 0;
-  if (i < len && s[i] == '.') {
-    i++;
-    int digits = 0;
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-      if (++digits > 9) return -1;
-      nanos = nanos * 10 + (s[i] - '0');
-    }
-    if (digits == 0) return -1;
-    for (int d = digits; d < 9; d++) nanos *= 10;
-  }
-  if (i + 1 != len || s[i] != 's') return -1;
-  if (overflow || secs > (INT64_MAX - nanos) / NS_PER_S) return -2;
-  *ns = secs * NS_PER_S + nanos;
-  return 0;
-}
-
-int grpcr_duration_parse(const char *s, int64_t *ns) {
-  if (!s || !ns) return GRPCR_EINVAL;
-  int64_t v;
-  if (duration_parse(s, strlen(s), &v) != 0) return GRPCR_EINVAL;
-  *ns = v;
-  return 0;
-}
-
-/* ns in the same "1.5s" form the config uses, with no trailing zeros. */
-static void format_duration(int64_t ns, char *buf, size_t n) {
-  long long secs = (long long)(ns / NS_PER_S);
-  long frac = (long)(ns % NS_PER_S);
-  if (frac == 0) {
-    snprintf(buf, n, "%llds", secs);
-    return;
-  }
-  int digits = 9;
-  while (frac % 10 == 0) {
-    frac /= 10;
-    digits--;
-  }
-  snprintf(buf, n, "%lld.%0*lds", secs, digits, frac);
 }
 
 /* Each read_* checks one value. On success it stores it in *out and returns
@@ -353,7 +131,7 @@ static bool read_codes(checker *c, const char *field, const grpcr_json *v,
         if (s) add_error(c, f, "unknown status code %s", s);
         free(s);
         ok = false;
-      } else if (code == STATUS_OK) {
+      } else if (code == GRPCR_STATUS_OK) {
         add_error(c, f, "%s", ok_reason);
         ok = false;
       } else {
@@ -575,7 +353,7 @@ static void retry_defaults(grpcr_retry_policy *out) {
   out->backoff.max_backoff_ns = 10 * NS_PER_S;
   out->backoff.multiplier = 2.0;
   out->backoff.jitter = GRPCR_JITTER_FULL;
-  out->retryable_codes = GRPCR_CODE_BIT(STATUS_UNAVAILABLE);
+  out->retryable_codes = GRPCR_CODE_BIT(GRPCR_STATUS_UNAVAILABLE);
 }
 
 /* The parsed tree, or NULL with the syntax error added under field. */
@@ -598,6 +376,25 @@ static int result(const checker *c, size_t count_before) {
   return c->errs->count > count_before ? GRPCR_ECONFIG : 0;
 }
 
+static void channel_tree(checker *c, const grpcr_json *root,
+                         grpcr_channel_config *out) {
+  if (root && is_object(c, "", root)) {
+    const grpcr_json *res = grpcr_json_get(root, "resilience");
+    if (res) check_channel(c, res, "resilience", out);
+  }
+}
+
+int grpcr_config_parse_channel_tree(const grpcr_json *root,
+                                    grpcr_channel_config *out,
+                                    grpcr_config_errors *errs) {
+  if (!root || !out || !errs) return GRPCR_EINVAL;
+  checker c = {errs, false};
+  size_t before = errs->count;
+  channel_defaults(out);
+  channel_tree(&c, root, out);
+  return result(&c, before);
+}
+
 int grpcr_config_parse_channel(const char *json, size_t len,
                                grpcr_channel_config *out,
                                grpcr_config_errors *errs) {
@@ -606,11 +403,21 @@ int grpcr_config_parse_channel(const char *json, size_t len,
   size_t before = errs->count;
   channel_defaults(out);
   grpcr_json *root = parse_text(&c, json, len, "");
-  if (root && is_object(&c, "", root)) {
-    const grpcr_json *res = grpcr_json_get(root, "resilience");
-    if (res) check_channel(&c, res, "resilience", out);
-  }
+  channel_tree(&c, root, out);
   grpcr_json_free(root);
+  return result(&c, before);
+}
+
+int grpcr_config_parse_method_tree(const grpcr_json *entry, const char *path,
+                                   grpcr_retry_policy *out, bool *has_policy,
+                                   grpcr_config_errors *errs) {
+  if (!entry || !out || !has_policy || !errs) return GRPCR_EINVAL;
+  if (!path) path = "";
+  checker c = {errs, false};
+  size_t before = errs->count;
+  retry_defaults(out);
+  *has_policy = false;
+  check_method(&c, entry, path, out, has_policy);
   return result(&c, before);
 }
 
@@ -664,33 +471,3 @@ int grpcr_config_validate(const char *json, size_t len,
   return result(&c, before);
 }
 
-void grpcr_config_errors_free(grpcr_config_errors *errs) {
-  if (!errs) return;
-  for (size_t i = 0; i < errs->count; i++) {
-    free(errs->items[i].field);
-    free(errs->items[i].message);
-  }
-  free(errs->items);
-  errs->items = NULL;
-  errs->count = 0;
-  errs->cap = 0;
-}
-
-char *grpcr_config_errors_format(const grpcr_config_errors *errs) {
-  size_t total = 1;
-  size_t count = errs ? errs->count : 0;
-  for (size_t i = 0; i < count; i++) {
-    total += strlen("field:") + strlen(errs->items[i].field) +
-             strlen(" error:") + strlen(errs->items[i].message) + 1;
-  }
-  char *out = malloc(total);
-  if (!out) return NULL;
-  char *p = out;
-  for (size_t i = 0; i < count; i++) {
-    if (i) *p++ = '\n';
-    p += sprintf(p, "field:%s error:%s", errs->items[i].field,
-                 errs->items[i].message);
-  }
-  *p = '\0';
-  return out;
-}

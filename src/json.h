@@ -74,6 +74,22 @@ void grpcr_json_free(grpcr_json *v);
  * no such member. Keys with embedded NULs never match. */
 const grpcr_json *grpcr_json_get(const grpcr_json *v, const char *key);
 
+/* Builders, for a tree made from another parser's (the shim walks gRPC's
+ * parsed Json). Each returns a new node (free with grpcr_json_free), or
+ * NULL on ENOMEM. new_number reads a JSON number literal exactly as the
+ * parser does (NULL also if literal is not one); new_string copies len
+ * bytes. */
+grpcr_json *grpcr_json_new(grpcr_json_type t); /* NULL, ARRAY or OBJECT */
+grpcr_json *grpcr_json_new_bool(bool b);
+grpcr_json *grpcr_json_new_number(const char *literal, size_t len);
+grpcr_json *grpcr_json_new_string(const char *s, size_t len);
+/* Append to an array, add to an object (keys are not checked: the other
+ * parser rejected duplicates). Both take item whatever they return: 0, or
+ * GRPCR_ENOMEM (item freed) or GRPCR_EINVAL (wrong type, item freed). */
+int grpcr_json_append(grpcr_json *array, grpcr_json *item);
+int grpcr_json_add_member(grpcr_json *object, const char *key, size_t key_len,
+                          grpcr_json *item);
+
 /* "null", "boolean", "number", "string", "array" or "object". */
 const char *grpcr_json_type_name(grpcr_json_type t);
 

@@ -391,4 +391,67 @@ TEST(JsonTest, TruncatedAndMutatedInputsNeverCrashOrLeak) {
   EXPECT_GT(parsed, 3);  // the seeds themselves at least
 }
 
+// The builders make the same tree the parser makes (the shim walks gRPC's
+// parsed Json with them), numbers read the same way.
+TEST(JsonTest, BuildersMakeTheTreeTheParserMakes) {
+  grpcr_json *parsed = nullptr;
+  const std::string text = R"({"a": [1, 2.5, "x", true, null], "b": {}})";
+  ASSERT_EQ(0, grpcr_json_parse(text.data(), text.size(), &parsed, nullptr));
+  grpcr_json *built = grpcr_json_new(GRPCR_JSON_OBJECT);
+  grpcr_json *a = grpcr_json_new(GRPCR_JSON_ARRAY);
+  ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new_number("1", 1)));
+  ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new_number("2.5", 3)));
+  ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new_string("x", 1)));
+  ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new_bool(true)));
+  ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new(GRPCR_JSON_NULL)));
+  ASSERT_EQ(0, grpcr_json_add_member(built, "a", 1, a));
+  ASSERT_EQ(0, grpcr_json_add_member(built, "b", 1,
+                                     grpcr_json_new(GRPCR_JSON_OBJECT)));
+  const grpcr_json *pa = grpcr_json_get(parsed, "a");
+  const grpcr_json *ba = grpcr_json_get(built, "a");
+  ASSERT_NE(nullptr, ba);
+  ASSERT_EQ(pa->u.array.count, ba->u.array.count);
+  for (size_t i = 0; i < pa->u.array.count; i++) {
+    const grpcr_json *x = pa->u.array.items[i], *y = ba->u.array.items[i];
+    EXPECT_EQ(x->type, y->type) << i;
+    if (x->type == GRPCR_JSON_NUMBER) {
+      EXPECT_EQ(x->u.number.value, y->u.number.value);
+      EXPECT_EQ(x->u.number.is_integer, y->u.number.is_integer);
+    }
+  }
+  EXPECT_EQ(GRPCR_JSON_OBJECT, grpcr_json_get(built, "b")->type);
+  grpcr_json_free(parsed);
+  grpcr_json_free(built);
+}
+
+TEST(JsonTest, BuildersRefuseWhatIsNotTheirs) {
+  EXPECT_EQ(nullptr, grpcr_json_new_number("1.", 2));
+  EXPECT_EQ(nullptr, grpcr_json_new_number("\"1\"", 3));
+  grpcr_json *s = grpcr_json_new_string("a\0b", 3);
+  ASSERT_NE(nullptr, s);
+  EXPECT_EQ(3u, s->u.string.len);
+  EXPECT_EQ(GRPCR_EINVAL, grpcr_json_append(s, grpcr_json_new_bool(false)));
+  EXPECT_EQ(GRPCR_EINVAL,
+            grpcr_json_add_member(s, "k", 1, grpcr_json_new_bool(false)));
+  grpcr_json_free(s);
+}
+
+// Appends double their room, so 10,000 elements stay linear.
+TEST(JsonTest, BuildersGrowArraysAndObjectsToAnySize) {
+  grpcr_json *a = grpcr_json_new(GRPCR_JSON_ARRAY);
+  grpcr_json *o = grpcr_json_new(GRPCR_JSON_OBJECT);
+  for (int i = 0; i < 10000; i++) {
+    ASSERT_EQ(0, grpcr_json_append(a, grpcr_json_new_bool(i % 2 == 0)));
+    std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(0, grpcr_json_add_member(o, k.data(), k.size(),
+                                       grpcr_json_new_bool(true)));
+  }
+  EXPECT_EQ(10000u, a->u.array.count);
+  EXPECT_TRUE(a->u.array.items[9998]->u.boolean);
+  EXPECT_EQ(10000u, o->u.object.count);
+  EXPECT_NE(nullptr, grpcr_json_get(o, "k9999"));
+  grpcr_json_free(a);
+  grpcr_json_free(o);
+}
+
 }  // namespace
