@@ -20,7 +20,9 @@
  * this of any server with a listener). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -214,6 +216,8 @@ typedef struct stats_service stats_service;
  * (ANSWERED). The rpc itself is the tag. */
 typedef struct {
   enum { RPC_REQUESTED, RPC_ANSWERED } phase;
+  bool unknown_method; /* a call to any other method (standalone server) */
+  grpc_call_details details;
   grpc_call *call;
   gpr_timespec deadline;
   grpc_metadata_array request_md;
@@ -225,6 +229,10 @@ typedef struct {
 struct stats_service {
   grpc_server *server;
   void *method;
+  /* The standalone server: every call is ours, so calls to other methods
+   * are answered UNIMPLEMENTED at once instead of waiting for their
+   * deadline. */
+  bool answer_unknown;
   grpc_completion_queue *cq;
   pthread_mutex_t mu;
   /* Guarded by mu: */
@@ -235,6 +243,7 @@ struct stats_service {
 };
 
 static void rpc_free(rpc *r) {
+  if (r->unknown_method) grpc_call_details_destroy(&r->details);
   if (r->call != NULL) grpc_call_unref(r->call);
   grpc_metadata_array_destroy(&r->request_md);
   if (r->request != NULL) grpc_byte_buffer_destroy(r->request);
@@ -254,20 +263,28 @@ static bool cq_shutdown_due_locked(stats_service *svc) {
 /* Asks the server for the next call. A refusal (out of memory, a queue in
  * trouble) is logged and ends serving; the service still shuts down cleanly
  * with the server. */
-static void request_next(stats_service *svc) {
+static void request_next(stats_service *svc, bool unknown_method) {
   rpc *r = calloc(1, sizeof(*r));
   if (r == NULL) {
     gpr_log(GPR_ERROR, "grpcr stats: out of memory, no longer serving");
     return;
   }
   r->phase = RPC_REQUESTED;
+  r->unknown_method = unknown_method;
   grpc_metadata_array_init(&r->request_md);
   pthread_mutex_lock(&svc->mu);
   svc->in_flight++;
   pthread_mutex_unlock(&svc->mu);
-  grpc_call_error err = grpc_server_request_registered_call(
-      svc->server, svc->method, &r->call, &r->deadline, &r->request_md,
-      &r->request, svc->cq, svc->cq, r);
+  grpc_call_error err;
+  if (unknown_method) {
+    grpc_call_details_init(&r->details);
+    err = grpc_server_request_call(svc->server, &r->call, &r->details,
+                                   &r->request_md, svc->cq, svc->cq, r);
+  } else {
+    err = grpc_server_request_registered_call(
+        svc->server, svc->method, &r->call, &r->deadline, &r->request_md,
+        &r->request, svc->cq, svc->cq, r);
+  }
   if (err != GRPC_CALL_OK) {
     gpr_log(GPR_ERROR, "grpcr stats: cannot request a call (error %d)",
             (int)err);
@@ -313,7 +330,10 @@ static void answer(stats_service *svc, rpc *r) {
   grpc_status_code code = GRPC_STATUS_OK;
   const char *details = "";
   Grpcr__V1__GetStatsRequest *req = NULL;
-  if (!decode_request(r->request, &req, &details)) {
+  if (r->unknown_method) {
+    code = GRPC_STATUS_UNIMPLEMENTED;
+    details = "this server serves only " GRPCR_STATS_GET_STATS_METHOD;
+  } else if (!decode_request(r->request, &req, &details)) {
     code = GRPC_STATUS_INVALID_ARGUMENT;
   } else {
     r->response = build_response(req->channel_name, &code);
@@ -354,7 +374,8 @@ static void answer(stats_service *svc, rpc *r) {
 
 static void on_event(stats_service *svc, rpc *r, bool success) {
   if (r->phase == RPC_REQUESTED && success) {
-    request_next(svc); /* before answering, so no call waits for us */
+    /* Before answering, so no call waits for us. */
+    request_next(svc, r->unknown_method);
     answer(svc, r);
   } else {
     /* An answer sent (or its call gone), or a request failed: the server is
@@ -392,7 +413,11 @@ static void *service_main(void *arg) {
   return NULL;
 }
 
-static void hook_on_start(void *arg) { request_next(arg); }
+static void hook_on_start(void *arg) {
+  stats_service *svc = arg;
+  request_next(svc, false);
+  if (svc->answer_unknown) request_next(svc, true);
+}
 
 static void hook_on_stop(void *arg, grpcr_server_stop *stop) {
   stats_service *svc = arg;
@@ -408,7 +433,8 @@ static void hook_on_stop(void *arg, grpcr_server_stop *stop) {
 
 /* Registers the service; the thread is detached unless thread_out is given,
  * in which case the caller joins it after the server's shutdown. */
-static int service_register(grpc_server *server, pthread_t *thread_out) {
+static int service_register(grpc_server *server, pthread_t *thread_out,
+                            bool answer_unknown) {
   if (server == NULL) return GRPCR_EINVAL;
   stats_service *svc = calloc(1, sizeof(*svc));
   if (svc == NULL) return GRPCR_ENOMEM;
@@ -418,6 +444,7 @@ static int service_register(grpc_server *server, pthread_t *thread_out) {
   }
   grpc_init();
   svc->server = server;
+  svc->answer_unknown = answer_unknown;
   svc->method = grpc_server_register_method(
       server, GRPCR_STATS_GET_STATS_METHOD, NULL,
       GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
@@ -463,7 +490,7 @@ fail:
 }
 
 int grpcr_stats_register_service(grpc_server *server) {
-  return service_register(server, NULL);
+  return service_register(server, NULL, false);
 }
 
 /* ---- the standalone server ---------------------------------------------- */
@@ -473,8 +500,91 @@ static pthread_mutex_t g_standalone_mu = PTHREAD_MUTEX_INITIALIZER;
 static grpc_server *g_standalone;
 static pthread_t g_standalone_thread;
 
+/* true if only this machine can reach addr (a server address: host:port
+ * or a Unix socket): a Unix socket, a loopback IP (127.0.0.0/8, ::1,
+ * ::ffff:127.x.y.z) or "localhost". An empty host (":9000") binds every
+ * interface, as does a wildcard. */
+static bool is_loopback_address(const char *addr) {
+  if (strncmp(addr, "unix:", 5) == 0 || strncmp(addr, "unix-abstract:", 14) == 0)
+    return true;
+  const char *a = addr;
+  char host[256];
+  const char *end;
+  if (*a == '[') {
+    end = strchr(a, ']');
+    if (end == NULL || (size_t)(end - a - 1) >= sizeof(host)) return false;
+    memcpy(host, a + 1, (size_t)(end - a - 1));
+    host[end - a - 1] = '\0';
+  } else {
+    end = strrchr(a, ':');
+    size_t n = end != NULL ? (size_t)(end - a) : strlen(a);
+    if (n >= sizeof(host)) return false;
+    memcpy(host, a, n);
+    host[n] = '\0';
+  }
+  if (strcmp(host, "localhost") == 0) return true;
+  struct in_addr v4;
+  if (inet_pton(AF_INET, host, &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  struct in6_addr v6;
+  if (inet_pton(AF_INET6, host, &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+/* The standalone server's limits (grpcr.h). */
+static grpc_server *new_bounded_server(void) {
+  grpc_resource_quota *quota = grpc_resource_quota_create("grpcr-stats");
+  grpc_resource_quota_resize(quota, GRPCR_STATS_MEMORY_BYTES);
+  grpc_arg args[4];
+  memset(args, 0, sizeof(args));
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = GRPCR_STATS_MAX_REQUEST_BYTES;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
+  args[1].value.integer = GRPCR_STATS_MAX_STREAMS;
+  args[2].type = GRPC_ARG_INTEGER;
+  args[2].key = (char *)GRPC_ARG_MAX_CONNECTION_IDLE_MS;
+  args[2].value.integer = GRPCR_STATS_IDLE_MS;
+  args[3].type = GRPC_ARG_POINTER;
+  args[3].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+  args[3].value.pointer.p = quota;
+  args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+  grpc_channel_args channel_args = {4, args};
+  grpc_server *server = grpc_server_create(&channel_args, NULL);
+  grpc_resource_quota_unref(quota);
+  return server;
+}
+
+static int start_standalone(const char *addr, grpc_server_credentials *creds,
+                            int *bound_port);
+
 int grpcr_stats_server_start(const char *addr, int *bound_port) {
   if (addr == NULL) return GRPCR_EINVAL;
+  if (!is_loopback_address(addr)) {
+    gpr_log(GPR_ERROR,
+            "grpcr stats: refusing an insecure stats server on %s: it would "
+            "expose channel names and targets beyond this machine; use a "
+            "loopback address or grpcr_stats_server_start_with_credentials",
+            addr);
+    return GRPCR_EINSECURE;
+  }
+  return start_standalone(addr, NULL, bound_port);
+}
+
+int grpcr_stats_server_start_with_credentials(const char *addr,
+                                              grpc_server_credentials *creds,
+                                              int *bound_port) {
+  if (addr == NULL || creds == NULL) return GRPCR_EINVAL;
+  return start_standalone(addr, creds, bound_port);
+}
+
+static int start_standalone(const char *addr, grpc_server_credentials *creds,
+                            int *bound_port) {
   pthread_mutex_lock(&g_standalone_mu);
   if (g_standalone != NULL) {
     pthread_mutex_unlock(&g_standalone_mu);
@@ -482,18 +592,20 @@ int grpcr_stats_server_start(const char *addr, int *bound_port) {
   }
   grpc_init();
   int err = GRPCR_OK;
-  grpc_server *server = grpc_server_create(NULL, NULL);
+  grpc_server *server = new_bounded_server();
   /* The port first: a server without listeners may be destroyed without a
    * shutdown, which keeps the bind failure simple. */
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  int port = grpc_server_add_http2_port(server, addr, creds);
-  grpc_server_credentials_release(creds);
+  grpc_server_credentials *insecure =
+      creds == NULL ? grpc_insecure_server_credentials_create() : NULL;
+  int port = grpc_server_add_http2_port(server, addr,
+                                        creds != NULL ? creds : insecure);
+  if (insecure != NULL) grpc_server_credentials_release(insecure);
   if (port == 0) {
     err = GRPCR_EBIND;
     grpc_server_destroy(server);
     goto out;
   }
-  err = service_register(server, &g_standalone_thread);
+  err = service_register(server, &g_standalone_thread, true);
   if (err != GRPCR_OK) {
     /* The port's listener must be shut down before the server goes. */
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);

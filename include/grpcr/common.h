@@ -25,7 +25,9 @@ extern "C" {
   XX(EBUSY, -6, "already running")                                            \
   XX(EBIND, -7, "cannot bind the address")                                    \
   XX(ESHUTDOWN, -8, "shut down")                                              \
-  XX(ENOTFOUND, -9, "not found")
+  XX(ENOTFOUND, -9, "not found")                                              \
+  XX(EINSECURE, -10, "an insecure listener must be on loopback: pass "      \
+                     "server credentials for any other address")
 
 typedef enum {
   GRPCR_OK = 0,

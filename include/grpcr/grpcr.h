@@ -12,6 +12,7 @@ extern "C" {
 #endif
 
 typedef struct grpc_server grpc_server;
+typedef struct grpc_server_credentials grpc_server_credentials;
 
 /* Channel argument (int): 0 keeps the filter off that channel. Default 1
  * once grpcr_register() has run. */
@@ -45,10 +46,32 @@ GRPCR_API int grpcr_validate_service_config(const char *json, char **errors);
  * thread until the server shuts down. Returns 0 or a negative error. */
 GRPCR_API int grpcr_stats_register_service(grpc_server *server);
 
-/* Starts a standalone stats server on addr (e.g. "127.0.0.1:0"); the port
- * bound is stored in *bound_port if it is not NULL. One at a time: a second
- * start returns GRPCR_EBUSY. Returns 0 or a negative error. */
+/* Starts a standalone stats server on addr, without transport security;
+ * the port bound is stored in *bound_port if it is not NULL. It exposes the
+ * names and targets of the process's channels, so it listens only where
+ * nothing but this machine can reach it: a loopback address
+ * ("127.0.0.1:0", any 127.x.y.z, "[::1]:0", "localhost:0") or a Unix
+ * socket ("unix:/path"). Any other address (a wildcard such as
+ * "0.0.0.0:0" or ":9000", a host name, another interface) is refused with
+ * GRPCR_EINSECURE: use grpcr_stats_server_start_with_credentials.
+ * One at a time: a second start returns GRPCR_EBUSY. Returns 0 or a
+ * negative error. The server bounds what a client can cost it: requests of
+ * at most GRPCR_STATS_MAX_REQUEST_BYTES (larger ones fail
+ * RESOURCE_EXHAUSTED), GRPCR_STATS_MAX_STREAMS concurrent calls per
+ * connection, idle connections closed after GRPCR_STATS_IDLE_MS, and
+ * GRPCR_STATS_MEMORY_BYTES of memory for all its connections (gRPC's
+ * resource quota: past it, reads slow down and new connections wait). */
 GRPCR_API int grpcr_stats_server_start(const char *addr, int *bound_port);
+/* The same on any address, with the application's server credentials (TLS,
+ * mutual TLS, ALTS; not consumed: the caller still releases them). NULL
+ * credentials are GRPCR_EINVAL. */
+GRPCR_API int grpcr_stats_server_start_with_credentials(
+    const char *addr, grpc_server_credentials *creds, int *bound_port);
+
+#define GRPCR_STATS_MAX_REQUEST_BYTES (64 * 1024)
+#define GRPCR_STATS_MAX_STREAMS 32
+#define GRPCR_STATS_IDLE_MS (2 * 60 * 1000)
+#define GRPCR_STATS_MEMORY_BYTES (64 * 1024 * 1024)
 /* Stops the standalone stats server and waits for it; no-op if none. */
 GRPCR_API void grpcr_stats_server_stop(void);
 

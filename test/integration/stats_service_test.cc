@@ -3,6 +3,7 @@
 // the service works on an application's own server and on the standalone
 // one, and both shut down cleanly.
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <gtest/gtest.h>
 
@@ -359,8 +360,12 @@ TEST(StatsServerTest, SecondStartIsBusy) {
 
 TEST(StatsServerTest, UnbindableAddressIsBindError) {
   int port = -1;
-  // TEST-NET-1: no local interface has it.
-  EXPECT_EQ(GRPCR_EBIND, grpcr_stats_server_start("192.0.2.1:0", &port));
+  // TEST-NET-1: no local interface has it (and, not being loopback, it
+  // needs credentials).
+  grpc_server_credentials* creds = grpc_insecure_server_credentials_create();
+  EXPECT_EQ(GRPCR_EBIND, grpcr_stats_server_start_with_credentials(
+                             "192.0.2.1:0", creds, &port));
+  grpc_server_credentials_release(creds);
   // A Unix socket in a directory that does not exist.
   EXPECT_EQ(GRPCR_EBIND,
             grpcr_stats_server_start("unix:/nonexistent-grpcr-dir/s", &port));
