@@ -86,7 +86,7 @@ step "all suites under -fsanitize=address,undefined (build-san-address-undefined
 cmake -S . -B build-san-address-undefined -DGRPCR_BUILD_BENCH=OFF \
       -DGRPCR_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-san-address-undefined -j"$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 GRPCR_SOAK_CALLS=50000 \
     run_ctest --test-dir build-san-address-undefined --output-on-failure \
     -j"$jobs" --timeout 300
 
