@@ -467,18 +467,29 @@ static bool check_duplicates(parser *ps, const grpcr_json *v,
   if (first_dup == SIZE_MAX) return true;
 
   const grpcr_json_member *m = &v->u.object.members[first_dup];
-  char shown[80];
-  size_t k = 0;
-  for (size_t i = 0; i < m->key_len && k + 8 < sizeof shown; i++) {
-    unsigned char c = (unsigned char)m->key[i];
-    if (c < 0x20 || c == '"' || c == '\\' || c == 0x7F) {
+  /* At most SHOWN_KEY_MAX bytes of the key, whole characters only (the
+   * message must stay valid UTF-8), and "..." when it is cut. */
+  enum { SHOWN_KEY_MAX = 64 };
+  char shown[SHOWN_KEY_MAX + 1];
+  const unsigned char *key = (const unsigned char *)m->key;
+  size_t k = 0, i = 0;
+  while (i < m->key_len) {
+    unsigned char c = key[i];
+    size_t n = 1; /* the key is valid UTF-8: a lead byte, continuations */
+    while (i + n < m->key_len && (key[i + n] & 0xC0) == 0x80) n++;
+    bool esc = c < 0x20 || c == '"' || c == '\\' || c == 0x7F;
+    if (k + (esc ? 6 : n) > SHOWN_KEY_MAX) break;
+    if (esc) {
       k += (size_t)snprintf(shown + k, sizeof shown - k, "\\u%04X", c);
     } else {
-      shown[k++] = (char)c;
+      memcpy(shown + k, key + i, n);
+      k += n;
     }
+    i += n;
   }
   shown[k] = '\0';
-  fail(ps, key_at[first_dup], "duplicate key \"%s\"", shown);
+  fail(ps, key_at[first_dup], "duplicate key \"%s%s\"", shown,
+       i < m->key_len ? "..." : "");
   return false;
 }
 

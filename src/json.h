@@ -77,8 +77,9 @@ const grpcr_json *grpcr_json_get(const grpcr_json *v, const char *key);
 /* Builders, for a tree made from another parser's (the shim walks gRPC's
  * parsed Json). Each returns a new node (free with grpcr_json_free), or
  * NULL on ENOMEM. new_number reads a JSON number literal exactly as the
- * parser does (NULL also if literal is not one); new_string copies len
- * bytes. */
+ * parser does (NULL also if literal is not one), except that one beyond
+ * the range of double (1e999, which the parser refuses) becomes an
+ * infinity of its sign; new_string copies len bytes. */
 grpcr_json *grpcr_json_new(grpcr_json_type t); /* NULL, ARRAY or OBJECT */
 grpcr_json *grpcr_json_new_bool(bool b);
 grpcr_json *grpcr_json_new_number(const char *literal, size_t len);

@@ -1,5 +1,6 @@
 /* Building a grpcr_json tree node by node (src/json.h), for trees made from
  * another parser's: the shim walks gRPC's parsed Json with these. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,24 @@ grpcr_json *grpcr_json_new_bool(bool b) {
 
 grpcr_json *grpcr_json_new_number(const char *literal, size_t len) {
   grpcr_json *v = NULL;
-  if (grpcr_json_parse(literal, len, &v, NULL) != 0) return NULL;
+  char *error = NULL;
+  int rc = grpcr_json_parse(literal, len, &v, &error);
+  const bool overflow = rc == GRPCR_EINVAL && error != NULL &&
+                        strstr(error, "number out of range") != NULL;
+  free(error);
+  if (overflow) {
+    /* A valid literal beyond double (gRPC's parser keeps numbers as text,
+     * so 1e999 reaches us): an infinity, which every range check refuses
+     * with the field's own message. */
+    v = grpcr_json_new(GRPCR_JSON_NUMBER);
+    if (v == NULL) return NULL;
+    v->u.number.value = len > 0 && literal[0] == '-' ? -INFINITY : INFINITY;
+    v->u.number.is_integer = memchr(literal, '.', len) == NULL &&
+                             memchr(literal, 'e', len) == NULL &&
+                             memchr(literal, 'E', len) == NULL;
+    return v;
+  }
+  if (rc != 0) return NULL;
   if (v->type != GRPCR_JSON_NUMBER) {
     grpcr_json_free(v);
     return NULL;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <clocale>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
@@ -422,6 +423,23 @@ TEST(JsonTest, BuildersMakeTheTreeTheParserMakes) {
   EXPECT_EQ(GRPCR_JSON_OBJECT, grpcr_json_get(built, "b")->type);
   grpcr_json_free(parsed);
   grpcr_json_free(built);
+}
+
+// gRPC's own parser keeps 1e999 as text; the tree must still carry it, so
+// the schema names the field ("must be between ...") instead of the shim
+// reporting it as out of memory.
+TEST(JsonTest, BuilderNumberBeyondDoubleIsAnInfinity) {
+  grpcr_json *big = grpcr_json_new_number("1e999", 5);
+  const std::string minus_1e309 = "-1" + std::string(309, '0');
+  grpcr_json *neg = grpcr_json_new_number(minus_1e309.data(), minus_1e309.size());
+  ASSERT_NE(nullptr, big);
+  ASSERT_NE(nullptr, neg);
+  EXPECT_TRUE(std::isinf(big->u.number.value) && big->u.number.value > 0);
+  EXPECT_FALSE(big->u.number.is_integer);
+  EXPECT_TRUE(std::isinf(neg->u.number.value) && neg->u.number.value < 0);
+  EXPECT_TRUE(neg->u.number.is_integer);
+  grpcr_json_free(big);
+  grpcr_json_free(neg);
 }
 
 TEST(JsonTest, BuildersRefuseWhatIsNotTheirs) {
