@@ -1,6 +1,7 @@
 /* Building a grpcr_json tree node by node (src/json.h), for trees made from
  * another parser's: the shim walks gRPC's parsed Json with these. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,40 @@ grpcr_json *grpcr_json_new_bool(bool b) {
   return v;
 }
 
+/* true if the len bytes are exactly one RFC 8259 number:
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool is_number_literal(const char *s, size_t len) {
+  size_t i = 0;
+  if (i < len && s[i] == '-') i++;
+  if (i < len && s[i] == '0') {
+    i++;
+  } else if (i < len && s[i] >= '1' && s[i] <= '9') {
+    while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+  } else {
+    return false;
+  }
+  if (i < len && s[i] == '.') {
+    size_t start = ++i;
+    while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == start) return false;
+  }
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+    size_t start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == start) return false;
+  }
+  return i == len;
+}
+
 grpcr_json *grpcr_json_new_number(const char *literal, size_t len) {
   grpcr_json *v = NULL;
   char *error = NULL;
   int rc = grpcr_json_parse(literal, len, &v, &error);
   const bool overflow = rc == GRPCR_EINVAL && error != NULL &&
-                        strstr(error, "number out of range") != NULL;
+                        strstr(error, "number out of range") != NULL &&
+                        is_number_literal(literal, len);
   free(error);
   if (overflow) {
     /* A valid literal beyond double (gRPC's parser keeps numbers as text,

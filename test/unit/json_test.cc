@@ -440,6 +440,11 @@ TEST(JsonTest, BuilderNumberBeyondDoubleIsAnInfinity) {
   EXPECT_TRUE(neg->u.number.is_integer);
   grpcr_json_free(big);
   grpcr_json_free(neg);
+  // Only a number literal itself (found by fuzzing: an array holding one
+  // was taken for it).
+  EXPECT_EQ(nullptr, grpcr_json_new_number("[1e999]", 7));
+  EXPECT_EQ(nullptr, grpcr_json_new_number(" 1e999", 6));
+  EXPECT_EQ(nullptr, grpcr_json_new_number("1e999x", 6));
 }
 
 TEST(JsonTest, BuildersRefuseWhatIsNotTheirs) {
