@@ -4,8 +4,9 @@
 #   1. unit + integration tests (ctest), including promtool on the exporter;
 #   2. the C core's unit tests under ThreadSanitizer, and every suite (core,
 #      shim, integration) under ASan+UBSan with LeakSanitizer;
-#   3. the integration suites under valgrind memcheck (zero errors, no leaks);
-#   4. the short demo in check mode (grpc-resilience sends fewer attempts to a
+#   3. libFuzzer on the core's parsers, 60 s per target (scripts/fuzz.sh);
+#   4. the integration suites under valgrind memcheck (zero errors, no leaks);
+#   5. the short demo in check mode (grpc-resilience sends fewer attempts to a
 #      down server than gRPC's own retries, and its breaker opens and closes).
 # Set GRPCR_TEST_QUICK=1 to run step 1 only.
 set -euo pipefail
@@ -89,6 +90,18 @@ cmake --build build-san-address-undefined -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 GRPCR_SOAK_CALLS=50000 \
     run_ctest --test-dir build-san-address-undefined --output-on-failure \
     -j"$jobs" --timeout 300
+
+# libFuzzer with ASan+UBSan and LeakSanitizer on the core's parsers (config
+# validation, JSON and config, pushback, the stats request): the committed
+# corpus as regression inputs, then 60 s of fuzzing per target (~5 min).
+step "fuzzing (scripts/fuzz.sh, 60 s per target)"
+if FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh; then
+  passed=$((passed + 1))
+else
+  rc=$?
+  echo "tests: $passed passed, $((failed + 1)) failed, $skipped skipped"
+  exit "$rc"
+fi
 
 step "integration suites under valgrind memcheck"
 bash scripts/valgrind_integration.sh build
