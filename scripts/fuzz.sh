@@ -115,7 +115,14 @@ for t in "${targets[@]}"; do
   extra_in=() extra_flags=() extra_libs=()
   if [ "$t" = stats_request ]; then
     build_proto
-    extra_in=("$pb_o") extra_flags=(-I"$out/gen") extra_libs=(-lprotobuf-c)
+    # The service's own encoder (no gRPC in it), not a copy of it.
+    enc_o="$out/obj/stats_encode.o"
+    if stale "$enc_o" interceptor/stats_encode.c interceptor/stats_encode.h "$pb_c"; then
+      "$cc" "${cflags[@]}" "${warn[@]}" -Iinclude -I"$out/gen" \
+          -c interceptor/stats_encode.c -o "$enc_o"
+    fi
+    extra_in=("$pb_o" "$enc_o") extra_flags=(-I"$out/gen" -Iinterceptor)
+    extra_libs=(-lprotobuf-c)
   fi
   if stale "$bin" "$src" "$core_lib" "${extra_in[@]}" "${headers[@]}"; then
     "$cc" "${cflags[@]}" "${warn[@]}" -Iinclude -Isrc "${extra_flags[@]}" \

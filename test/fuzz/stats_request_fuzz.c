@@ -12,9 +12,9 @@
  * grpcr_registry_snapshot (src/stats.c) on a registry made here with three
  * channels ("alpha" with a breaker and a budget attached and some traffic,
  * "beta" with neither, and a second "alpha"), and the snapshot is packed as
- * a GetStatsResponse exactly the way encode_response and channel_msg_fill
- * pack it (mirrored below; the timestamp is a constant instead of the wall
- * clock, so that every run is reproducible). The gRPC byte buffers of the
+ * a GetStatsResponse by the service's own encoder
+ * (interceptor/stats_encode.c, compiled in; the timestamp is a constant
+ * instead of the wall clock, so that every run is reproducible). The gRPC byte buffers of the
  * service are left out: this target needs no gRPC.
  *
  * Checked: the number of channels matches the filter's rule (empty: all;
@@ -36,6 +36,7 @@
 #include "grpcr/stats.h"
 #include "grpcr/status.h"
 #include "grpcr/v1/stats.pb-c.h"
+#include "stats_encode.h"
 
 /* A broken property: say which, then abort (libFuzzer saves the input). */
 #define CHECK(cond)                                                    \
@@ -49,145 +50,8 @@
 
 #define NS_PER_S 1000000000LL
 
-/* ---- mirror of stats_service.c's response packing ---------------------- */
-
-typedef struct {
-  Grpcr__V1__ChannelStats ch;
-  Grpcr__V1__BreakerStats breaker;
-  Grpcr__V1__BudgetStats budget;
-  Grpcr__V1__RetryWaitHistogram wait;
-  Grpcr__V1__RetryWaitHistogram__Bucket buckets[GRPCR_STATS_WAIT_BUCKETS];
-  Grpcr__V1__RetryWaitHistogram__Bucket *bucket_ptrs[GRPCR_STATS_WAIT_BUCKETS];
-  Grpcr__V1__StatusCount statuses[GRPCR_STATUS_COUNT];
-  Grpcr__V1__StatusCount *status_ptrs[GRPCR_STATUS_COUNT];
-  uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
-} channel_msg;
-
-static double ns_to_s(int64_t ns) { return (double)ns / 1e9; }
-
-static Grpcr__V1__BreakerState breaker_state_msg(grpcr_breaker_state s) {
-  switch (s) {
-    case GRPCR_BREAKER_CLOSED:
-      return GRPCR__V1__BREAKER_STATE__BREAKER_STATE_CLOSED;
-    case GRPCR_BREAKER_OPEN:
-      return GRPCR__V1__BREAKER_STATE__BREAKER_STATE_OPEN;
-    case GRPCR_BREAKER_HALF_OPEN:
-      return GRPCR__V1__BREAKER_STATE__BREAKER_STATE_HALF_OPEN;
-  }
-  return GRPCR__V1__BREAKER_STATE__BREAKER_STATE_UNSPECIFIED;
-}
-
-static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
-  grpcr__v1__channel_stats__init(&m->ch);
-  m->ch.name = s->name;
-  m->ch.target = s->target;
-  if (s->has_breaker) {
-    const grpcr_breaker_snapshot *b = &s->breaker;
-    grpcr__v1__breaker_stats__init(&m->breaker);
-    m->breaker.state = breaker_state_msg(b->state);
-    m->breaker.time_in_state_seconds = ns_to_s(b->time_in_state_ns);
-    m->breaker.transitions_total = b->transitions_total;
-    m->breaker.opened_total = b->opened_total;
-    m->breaker.rejected_total = b->rejected_total;
-    m->breaker.open_seconds_total = ns_to_s(b->open_ns_total);
-    m->breaker.open_duration_seconds = ns_to_s(b->open_duration_ns);
-    m->breaker.calls_in_window = b->calls_in_window;
-    m->breaker.failures_in_window = b->failures_in_window;
-    m->breaker.stale_results_total = b->stale_results_total;
-    m->breaker.no_verdict_total = b->no_verdict_total;
-    m->breaker.probes_freed_total = b->probes_freed_total;
-    m->breaker.probes_expired_total = b->probes_expired_total;
-    m->breaker.probes_in_flight = b->probes_in_flight;
-    m->breaker.probe_timeout_seconds = ns_to_s(b->probe_timeout_ns);
-    m->breaker.reconfigured_total = b->reconfigured_total;
-    m->ch.breaker = &m->breaker;
-  }
-  if (s->has_budget) {
-    const grpcr_budget_snapshot *b = &s->budget;
-    grpcr__v1__budget_stats__init(&m->budget);
-    m->budget.utilization = b->utilisation;
-    m->budget.requests_in_window = b->requests_in_window;
-    m->budget.retries_in_window = b->retries_in_window;
-    m->budget.allowed_in_window = b->allowed_in_window;
-    m->budget.requests_total = b->requests_total;
-    m->budget.retries_total = b->retries_total;
-    m->budget.denied_total = b->denied_total;
-    m->budget.reconfigured_total = b->reconfigured_total;
-    m->ch.budget = &m->budget;
-  }
-  m->ch.requests = s->requests;
-  m->ch.attempts = s->attempts;
-  m->ch.retries = s->retries;
-  m->ch.budget_denied = s->budget_denied;
-  m->ch.breaker_rejected = s->breaker_rejected;
-  m->ch.finished = s->finished;
-  m->ch.local_errors = s->local_errors;
-  m->ch.committed_too_large = s->committed_too_large;
-  m->ch.config_updates = s->config_updates;
-  memcpy(m->attempts_by_number, s->attempts_by_number,
-         sizeof(m->attempts_by_number));
-  m->ch.n_attempts_by_number = GRPCR_STATS_ATTEMPT_SLOTS;
-  m->ch.attempts_by_number = m->attempts_by_number;
-
-  grpcr__v1__retry_wait_histogram__init(&m->wait);
-  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
-    Grpcr__V1__RetryWaitHistogram__Bucket *b = &m->buckets[i];
-    grpcr__v1__retry_wait_histogram__bucket__init(b);
-    b->upper_bound_seconds = i < GRPCR_STATS_WAIT_FINITE_BUCKETS
-                                 ? grpcr_stats_wait_bound(i)
-                                 : (double)INFINITY;
-    b->count = s->retry_wait_buckets[i];
-    m->bucket_ptrs[i] = b;
-  }
-  m->wait.n_buckets = GRPCR_STATS_WAIT_BUCKETS;
-  m->wait.buckets = m->bucket_ptrs;
-  m->wait.sum_seconds = s->retry_wait_sum_s;
-  m->wait.count = s->retry_wait_count;
-  m->wait.p50_seconds = s->retry_wait_p50_s;
-  m->wait.p99_seconds = s->retry_wait_p99_s;
-  m->ch.retry_wait = &m->wait;
-
-  for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
-    Grpcr__V1__StatusCount *c = &m->statuses[code];
-    grpcr__v1__status_count__init(c);
-    c->code_name = (char *)grpcr_status_name(code);
-    c->code = code;
-    c->count = s->status_counts[code];
-    m->status_ptrs[code] = c;
-  }
-  m->ch.n_status_counts = GRPCR_STATUS_COUNT;
-  m->ch.status_counts = m->status_ptrs;
-}
-
-/* encode_response without the grpc_byte_buffer: the packed bytes (malloc'd,
- * *len set), or NULL on ENOMEM. */
-static uint8_t *encode_response(const grpcr_channel_snapshot *snaps, size_t n,
-                                size_t *len) {
-  channel_msg *msgs = calloc(n > 0 ? n : 1, sizeof(*msgs));
-  Grpcr__V1__ChannelStats **ptrs = calloc(n > 0 ? n : 1, sizeof(*ptrs));
-  uint8_t *buf = NULL;
-  if (msgs != NULL && ptrs != NULL) {
-    for (size_t i = 0; i < n; i++) {
-      channel_msg_fill(&msgs[i], &snaps[i]);
-      ptrs[i] = &msgs[i].ch;
-    }
-    Grpcr__V1__GetStatsResponse resp = GRPCR__V1__GET_STATS_RESPONSE__INIT;
-    resp.n_channels = n;
-    resp.channels = ptrs;
-    resp.collected_at_unix_ms = 1700000000000LL; /* fixed: reproducible */
-    *len = grpcr__v1__get_stats_response__get_packed_size(&resp);
-    buf = malloc(*len > 0 ? *len : 1);
-    if (buf != NULL) {
-      size_t packed = grpcr__v1__get_stats_response__pack(&resp, buf);
-      CHECK(packed == *len);
-    }
-  }
-  free(ptrs);
-  free(msgs);
-  return buf;
-}
-
-/* ---- the registry the service would read --------------------------------- */
+/* A constant for the response stamp, so runs are reproducible. */
+static const int64_t kCollectedAtMs = 1700000000000;
 
 static const char *const kNames[] = {"alpha", "beta", "alpha"};
 #define N_CHANNELS (sizeof kNames / sizeof kNames[0])
@@ -266,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(n == expected_matches(filter));
   CHECK((n == 0) == (snaps == NULL));
   size_t len = 0;
-  uint8_t *buf = encode_response(snaps, n, &len);
+  uint8_t *buf = grpcr_internal_stats_encode(snaps, n, kCollectedAtMs, &len);
   CHECK(buf != NULL);
 
   /* What a client decodes. */
