@@ -14,11 +14,6 @@ namespace {
 
 void StartAttempt(CallData* calld);
 
-int64_t ToMonotonicNs(Timestamp t) {
-  if (t == Timestamp::InfFuture()) return GRPCR_NO_DEADLINE;
-  gpr_timespec ts = t.as_timespec(GPR_CLOCK_MONOTONIC);
-  return ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
-}
 
 }  // namespace
 

@@ -266,6 +266,10 @@ struct CallData {
 // Returns OK if admitted, else the UNAVAILABLE error the call must fail with.
 grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now);
 
+// A Timestamp as gpr_now(GPR_CLOCK_MONOTONIC) nanoseconds (the core's
+// clock); GRPCR_NO_DEADLINE for the infinite future.
+int64_t ToMonotonicNs(Timestamp t);
+
 // Where a call's final status came from: the application's cancel, the
 // client's own deadline (or per-method timeout), or the dependency.
 grpcr_status_origin OriginOf(const CallData* calld, int status);

@@ -5,6 +5,12 @@
 
 namespace grpcr {
 
+int64_t ToMonotonicNs(Timestamp t) {
+  if (t == Timestamp::InfFuture()) return GRPCR_NO_DEADLINE;
+  gpr_timespec ts = t.as_timespec(GPR_CLOCK_MONOTONIC);
+  return ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+}
+
 namespace {
 
 const char* kBreakerOpenPrefix = "circuit breaker open";
@@ -54,13 +60,19 @@ grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
 
 // Where a call's final status came from: the application's cancel, the
 // client's own deadline (or per-method timeout), or the dependency.
+constexpr int64_t kDeadlineSlackNs = 5 * 1000000;
+
 grpcr_status_origin OriginOf(const CallData* calld, int status) {
   if (calld->local) return GRPCR_ORIGIN_LOCAL;
   if (calld->app_cancelled || !calld->cancel_error.ok()) {
     return GRPCR_ORIGIN_CANCELLED;
   }
+  // The real clock, not the exec_ctx's cached one (which can lag behind
+  // the deadline timer that just fired), with the timers' millisecond
+  // granularity as slack.
   if (status == GRPC_STATUS_DEADLINE_EXCEEDED &&
-      Timestamp::Now() >= calld->effective_deadline) {
+      grpcr_internal_now_ns() + kDeadlineSlackNs >=
+          ToMonotonicNs(calld->effective_deadline)) {
     return GRPCR_ORIGIN_DEADLINE;
   }
   return GRPCR_ORIGIN_REMOTE;
