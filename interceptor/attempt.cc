@@ -129,6 +129,9 @@ void StartRetryTimer(CallData* calld, int64_t delay_ns) {
   calld->retry_timer_pending = true;
   GRPC_CLOSURE_INIT(&calld->retry_timer_fired, RetryTimerFired, calld,
                     nullptr);
+  // From the real clock: the exec_ctx's cached time can lag it, which
+  // would fire the retry early by that much.
+  ExecCtx::Get()->InvalidateNow();
   Timestamp when =
       Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(delay_ns);
   grpc_timer_init(&calld->retry_timer, when, &calld->retry_timer_fired);
