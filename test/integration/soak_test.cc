@@ -301,7 +301,9 @@ TEST(SoakTest, CallsRetriesBreakerAndStatsReadsStayBounded) {
   const bool rss_meaningful =
       preload == nullptr || std::strstr(preload, "vgpreload") == nullptr;
 #endif
-  if (rss_meaningful) EXPECT_LT(rss_end - rss_warm, kRssBoundBytes);
+  if (rss_meaningful) {
+    EXPECT_LT(rss_end - rss_warm, kRssBoundBytes);
+  }
   EXPECT_LE(fds_end, fds_warm + 2);
   EXPECT_LE(threads_end, threads_warm + 2);
 }
