@@ -456,12 +456,15 @@ TEST_F(RetrySuiteTest, UnrefAfterFirstAttemptStarts) {
   CallResult r = call.Wait();
   EXPECT_EQ(r.status, GRPC_STATUS_CANCELLED);
   // The attempt may or may not have reached the server; if it did, the
-  // server sees it cancelled, and there is no second one.
+  // server sees it cancelled, and there is no second one. Its message is
+  // the whole request, or none if the cancel overtook it on the wire
+  // (never a part of it).
   const int n = SettledArrivals();
   EXPECT_LE(n, 1);
   if (n == 1) {
     EXPECT_TRUE(server_.WaitForCancelled(1, 2000));
-    EXPECT_EQ(server_.arrivals()[0].payload, payload);
+    const std::string seen = server_.arrivals()[0].payload;
+    EXPECT_TRUE(seen == payload || seen.empty()) << seen.size() << " bytes";
   }
 }
 
