@@ -8,7 +8,10 @@ namespace grpcr {
 
 // Set around grpc_call_stack_init of an attempt, so that this filter's own
 // element in the child stack knows it must stay out of the way.
-thread_local bool tls_init_attempt = false;
+// initial-exec: a plain TLS read, not a __tls_get_addr call on every call's
+// init (one bool fits the static TLS glibc keeps for dlopen'ed libraries).
+__attribute__((tls_model("initial-exec"))) thread_local bool tls_init_attempt =
+    false;
 
 namespace {
 
@@ -50,8 +53,9 @@ grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error) {
   attempt->cancel_sent = true;
   attempt->pending++;
   attempt->cancel_batch.cancel_stream = true;
-  attempt->cancel_batch.payload = &attempt->cancel_payload;
-  attempt->cancel_payload.cancel_stream.cancel_error = error;
+  attempt->cancel_payload.emplace(attempt->context);
+  attempt->cancel_batch.payload = &*attempt->cancel_payload;
+  attempt->cancel_payload->cancel_stream.cancel_error = error;
   GRPC_CLOSURE_INIT(&attempt->cancel_on_complete, AttemptCancelDone, attempt,
                     nullptr);
   attempt->cancel_batch.on_complete = &attempt->cancel_on_complete;
@@ -74,9 +78,7 @@ void LearnConfig(CallData* calld, Attempt* attempt) {
   ApplyMethodTimeout(
       calld,
       static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
-          scd->GetMethodParsedConfig(grpc_core::internal::
-                                         ClientChannelServiceConfigParser::
-                                             ParserIndex())));
+          scd->GetMethodParsedConfig(ClientChannelParserIndex())));
 }
 
 void SaveResult(CallData* calld, Attempt* attempt) {
@@ -102,7 +104,7 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     // The timer list shut down (grpc_shutdown) with the call in backoff: it
     // still gets its one final status, and the breaker no verdict.
     ReleaseTicket(calld);
-    CallCombinerClosureList closures;
+    Closures closures;
     FinishWithFailure(
         calld,
         StatusError(GRPC_STATUS_UNAVAILABLE,
@@ -140,7 +142,7 @@ void StartRetryTimer(CallData* calld, int64_t delay_ns) {
 // Runs once the attempt's receive callbacks have all arrived: retry or
 // finish. Called holding the combiner; adds what must run to closures.
 void Decide(CallData* calld, Attempt* attempt,
-            CallCombinerClosureList* closures) {
+            Closures* closures) {
   attempt->decided = true;
   calld->current = nullptr;
   LearnConfig(calld, attempt);
@@ -153,7 +155,8 @@ void Decide(CallData* calld, Attempt* attempt,
     FinishWithFailure(calld, calld->cancel_error, closures);
     return;
   }
-  if (calld->method_policy == nullptr) {
+  if (calld->method_policy == nullptr || status == GRPC_STATUS_OK) {
+    // Success needs no retry decision (nor a backoff seeded from the OS).
     SaveResult(calld, attempt);
     Finish(calld, status, closures);
     return;
@@ -206,7 +209,7 @@ void Decide(CallData* calld, Attempt* attempt,
   Finish(calld, status, closures);
 }
 
-void MaybeDecide(Attempt* attempt, CallCombinerClosureList* closures) {
+void MaybeDecide(Attempt* attempt, Closures* closures) {
   if (attempt->decided || !attempt->got_initial || !attempt->got_message ||
       !attempt->got_trailing) {
     return;
@@ -219,7 +222,7 @@ void MaybeDecide(Attempt* attempt, CallCombinerClosureList* closures) {
 // handed on.
 void AfterAttemptReceive(Attempt* attempt) {
   CallData* calld = attempt->calld;
-  CallCombinerClosureList closures;
+  Closures closures;
   if (attempt->committed && !attempt->got_trailing &&
       calld->cancel_error.ok()) {
     calld->streaming = attempt;
@@ -227,7 +230,7 @@ void AfterAttemptReceive(Attempt* attempt) {
   }
   MaybeDecide(attempt, &closures);
   AttemptCallbackDone(attempt);
-  closures.RunClosures(calld->call_combiner);
+  closures.RunFromCallback(calld->call_combiner);
 }
 
 void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
@@ -259,7 +262,7 @@ void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
 void AttemptOnComplete(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
-  CallCombinerClosureList closures;
+  Closures closures;
   if (error.ok() && calld->app_send_on_complete != nullptr) {
     // The request is on the wire: let the application have its send batch
     // back, keeping our own copy for retries.
@@ -269,12 +272,12 @@ void AttemptOnComplete(void* arg, grpc_error_handle error) {
     calld->send_initial_md = calld->owned_send_initial_md;
     calld->owned_send_message = calld->send_message->Copy();
     calld->send_message = &calld->owned_send_message;
-    closures.Add(calld->app_send_on_complete, absl::OkStatus(),
-                 "resilience: send ops done");
+    closures.AddToApp(calld->app_send_on_complete, absl::OkStatus(),
+                      "resilience: send ops done");
     calld->app_send_on_complete = nullptr;
   }
   AttemptCallbackDone(attempt);
-  closures.RunClosures(calld->call_combiner);
+  closures.RunFromCallback(calld->call_combiner);
 }
 
 void AttemptAfterDestroy(void* arg, grpc_error_handle) {
@@ -312,14 +315,10 @@ Attempt::Attempt(CallData* c, uint32_t n, bool parent)
       payload(context),
       send_initial_md(c->arena),
       send_trailing_md(c->arena),
-      recv_initial_md(c->arena),
-      recv_trailing_md(c->arena),
-      to{&recv_initial_md, &trailing_md_available,
-         &recv_message,    &recv_message_flags,
+      to{nullptr,        &trailing_md_available,
+         &recv_message,  &recv_message_flags,
          &call_failed_before_recv_message,
-         &recv_trailing_md, &stats},
-      cancel_payload(context),
-      fwd_payload(context) {}
+         nullptr,        &stats} {}
 
 Attempt::~Attempt() = default;
 
@@ -403,10 +402,21 @@ void StartAttempt(CallData* calld) {
   if (!on_parent) error = InitChildStack(calld, attempt);
   grpcr_stats_on_attempt(chand->stats, number);
 
-  attempt->send_initial_md = calld->send_initial_md->Copy();
-  if (number > 1) {
-    attempt->send_initial_md.Set(grpc_core::GrpcPreviousRpcAttemptsMetadata(),
-                                 number - 1);
+  // The first attempt sends the application's own metadata where gRPC's
+  // retry filter (below client-channel) copies it for each of its attempts,
+  // so nothing below alters it (docs/GRPC_CORE_NOTES.md); otherwise, and
+  // for every retry, the attempt sends a copy. The message is always
+  // copied: the retry filter moves it out of the batch.
+  grpc_metadata_batch* send_md = calld->send_initial_md;
+  if (!on_parent || !chand->retry_filter_below) {
+    attempt->send_initial_md = calld->send_initial_md->Copy();
+    // gRPC's retry filter removes this header from what it sends as its
+    // first attempt: it reaches the server only without that filter.
+    if (number > 1) {
+      attempt->send_initial_md.Set(
+          grpc_core::GrpcPreviousRpcAttemptsMetadata(), number - 1);
+    }
+    send_md = &attempt->send_initial_md;
   }
   attempt->send_message = calld->send_message->Copy();
 
@@ -414,7 +424,7 @@ void StartAttempt(CallData* calld) {
   grpc_transport_stream_op_batch_payload& p = attempt->payload;
   b.payload = &p;
   b.send_initial_metadata = true;
-  p.send_initial_metadata.send_initial_metadata = &attempt->send_initial_md;
+  p.send_initial_metadata.send_initial_metadata = send_md;
   p.send_initial_metadata.peer_string = &attempt->peer;
   b.send_message = true;
   p.send_message.send_message = &attempt->send_message;
@@ -427,6 +437,11 @@ void StartAttempt(CallData* calld) {
       calld->app_recv_trailing_md_ready != nullptr) {
     attempt->direct = true;
     attempt->to = Merge(calld->app, attempt->to);
+  } else {
+    attempt->recv_initial_md.emplace(calld->arena);
+    attempt->recv_trailing_md.emplace(calld->arena);
+    attempt->to.initial_md = &*attempt->recv_initial_md;
+    attempt->to.trailing_md = &*attempt->recv_trailing_md;
   }
   p.recv_initial_metadata.recv_initial_metadata = attempt->to.initial_md;
   p.recv_initial_metadata.trailing_metadata_available = attempt->to.trailing_md_available;
@@ -499,7 +514,7 @@ void StartFirstActiveBatch(CallData* calld,
   grpcr_budget_on_request(grpcr_policy_budget(calld->policy.get()), now);
   grpc_error_handle rejected = AdmitToBreaker(calld, now);
   if (!rejected.ok()) {
-    CallCombinerClosureList closures;
+    Closures closures;
     FinishWithFailure(calld, rejected, &closures);
     closures.RunClosures(calld->call_combiner);
     return;

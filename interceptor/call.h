@@ -20,7 +20,7 @@
 #include <grpc/support/time.h>
 
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/container/inlined_vector.h"
 
 #include "src/core/ext/filters/client_channel/client_channel.h"
 #include "src/core/ext/filters/client_channel/client_channel_service_config.h"
@@ -60,7 +60,6 @@ namespace grpcr {
 
 using grpc_core::Arena;
 using grpc_core::CallCombiner;
-using grpc_core::CallCombinerClosureList;
 using grpc_core::ExecCtx;
 using grpc_core::RefCountedPtr;
 using grpc_core::ServiceConfig;
@@ -69,6 +68,45 @@ using grpc_core::SliceBuffer;
 using grpc_core::Timestamp;
 
 struct CallData;
+
+// The closures a batch or a callback hands on while it holds the call
+// combiner, and how it yields it: as gRPC's CallCombinerClosureList (every
+// closure but the first queued on the combiner, the first run from the
+// exec_ctx), plus RunFromCallback for the callbacks from below, which run
+// an application closure at once, as gRPC's filters run the callbacks they
+// intercept, instead of a hop through the exec_ctx.
+class Closures {
+ public:
+  void Add(grpc_closure* closure, grpc_error_handle error, const char* reason) {
+    entries_.push_back({closure, std::move(error), reason, false});
+  }
+  // One of the application's own closures (a receive op's or on_complete).
+  void AddToApp(grpc_closure* closure, grpc_error_handle error,
+                const char* reason) {
+    entries_.push_back({closure, std::move(error), reason, true});
+  }
+  // gRPC's own rule for a batch failed before it went down.
+  void AddFailedBatch(grpc_transport_stream_op_batch* batch,
+                      const grpc_error_handle& error);
+  size_t size() const { return entries_.size(); }
+
+  // Yields the combiner. Safe anywhere the combiner is held.
+  void RunClosures(CallCombiner* call_combiner);
+  // Yields the combiner; for a callback from below only, as its last act
+  // (the application may be done with the call once its closure has run).
+  void RunFromCallback(CallCombiner* call_combiner);
+
+ private:
+  struct Entry {
+    grpc_closure* closure;
+    grpc_error_handle error;
+    const char* reason;
+    bool app;
+  };
+  void QueueAllButFirst(CallCombiner* call_combiner);
+
+  absl::InlinedVector<Entry, 6> entries_;
+};
 
 // Where the receive ops of a batch put what arrives: an attempt's own
 // buffers, or the application's. Any pointer but initial_md, message,
@@ -104,12 +142,14 @@ struct Attempt {
   grpc_metadata_batch send_initial_md;
   SliceBuffer send_message;
   grpc_metadata_batch send_trailing_md;
-  grpc_metadata_batch recv_initial_md;
+  // An attempt's own receive buffers, made only for an attempt that is not
+  // direct (below): a call that succeeds at once never builds them.
+  absl::optional<grpc_metadata_batch> recv_initial_md;
   bool trailing_md_available = false;
   absl::optional<SliceBuffer> recv_message;
   uint32_t recv_message_flags = 0;
   bool call_failed_before_recv_message = false;
-  grpc_metadata_batch recv_trailing_md;
+  absl::optional<grpc_metadata_batch> recv_trailing_md;
   grpc_transport_stream_stats stats = {};
   // Where this attempt's results land: its own fields above, or, for a
   // first attempt whose batch carried all the application's receive ops,
@@ -138,7 +178,8 @@ struct Attempt {
   bool cancel_sent = false;
   grpc_error_handle cancel_error;
   grpc_transport_stream_op_batch cancel_batch;
-  grpc_transport_stream_op_batch_payload cancel_payload;
+  // Made when the batch is (payloads are large, and seldom needed).
+  absl::optional<grpc_transport_stream_op_batch_payload> cancel_payload;
   grpc_closure cancel_on_complete;
   grpc_closure cancel_start;
 
@@ -147,7 +188,7 @@ struct Attempt {
 
   // A read forwarded to a committed streaming attempt.
   grpc_transport_stream_op_batch fwd_batch;
-  grpc_transport_stream_op_batch_payload fwd_payload;
+  absl::optional<grpc_transport_stream_op_batch_payload> fwd_payload;
   grpc_closure fwd_ready;
   grpc_closure* app_fwd_ready = nullptr;
   grpc_closure fwd_start;
@@ -256,7 +297,7 @@ struct CallData {
   // client-channel's deadline timer on the parent releases the call.
   bool parent_cancel_sent = false;
   grpc_transport_stream_op_batch parent_cancel_batch;
-  grpc_transport_stream_op_batch_payload parent_cancel_payload;
+  absl::optional<grpc_transport_stream_op_batch_payload> parent_cancel_payload;
   grpc_closure parent_cancel_start;
   grpc_closure parent_cancel_done;
 };
@@ -303,8 +344,9 @@ void ApplyMethodTimeout(
 // What the channel's known config says about the call's method: its retry
 // policy (null if none), and, applied to the call, client-channel's
 // per-method timeout and the request size limit.
-const MethodConfig* ApplyMethodConfig(CallData* calld, ServiceConfig* source,
-                                      absl::optional<uint32_t>* max_send);
+const MethodConfig* ApplyMethodConfig(
+    CallData* calld, const grpc_core::ServiceConfigParser::ParsedConfigVector* vec,
+    absl::optional<uint32_t>* max_send);
 
 // Statuses and results (delivery.cc).
 int StatusFrom(grpc_error_handle error, grpc_metadata_batch* md,
@@ -329,26 +371,27 @@ void DropAttemptData(Attempt* a);
 ReceiveTarget Merge(const ReceiveTarget& app, const ReceiveTarget& own);
 
 // Hands the final result to whichever application ops are waiting for it.
-void DeliverPending(CallData* calld, CallCombinerClosureList* closures);
+void DeliverPending(CallData* calld, Closures* closures);
 
-void AddParentCancel(CallData* calld, CallCombinerClosureList* closures);
+void AddParentCancel(CallData* calld, Closures* closures);
 
 // The call's one final status: records it with the breaker and the stats and
 // returns the result to the application.
-void Finish(CallData* calld, int status, CallCombinerClosureList* closures);
+void Finish(CallData* calld, int status, Closures* closures);
 
 void FinishWithFailure(CallData* calld, grpc_error_handle error,
-                       CallCombinerClosureList* closures);
+                       Closures* closures);
 
 // A committed attempt still running: the application gets what the server
 // sent so far, and its further reads go straight to the attempt.
-void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures);
+void DeliverStreaming(CallData* calld, Closures* closures);
 
 // Attempts (attempt.cc).
 
 // Set around grpc_call_stack_init of an attempt, so that this filter's own
 // element in the child stack knows it must stay out of the way.
-extern thread_local bool tls_init_attempt;
+extern __attribute__((tls_model("initial-exec"))) thread_local bool
+    tls_init_attempt;
 
 void AttemptCallbackDone(Attempt* attempt);
 

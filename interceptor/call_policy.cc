@@ -137,20 +137,17 @@ void ApplyMethodTimeout(
 // What the channel's known config says about the call's method: its retry
 // policy (null if none), and, applied to the call, client-channel's
 // per-method timeout and the request size limit.
-const MethodConfig* ApplyMethodConfig(CallData* calld, ServiceConfig* source,
-                                      absl::optional<uint32_t>* max_send) {
+const MethodConfig* ApplyMethodConfig(
+    CallData* calld, const grpc_core::ServiceConfigParser::ParsedConfigVector* vec,
+    absl::optional<uint32_t>* max_send) {
   *max_send = calld->chand->max_send_size;
-  if (source == nullptr) return nullptr;
-  const auto* vec = source->GetMethodParsedConfigVector(calld->path.c_slice());
   if (vec == nullptr) return nullptr;
   ApplyMethodTimeout(
       calld,
       static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
-          (*vec)[grpc_core::internal::ClientChannelServiceConfigParser::
-                     ParserIndex()]
-              .get()));
+          (*vec)[ClientChannelParserIndex()].get()));
   const auto* size = static_cast<const grpc_core::MessageSizeParsedConfig*>(
-      (*vec)[grpc_core::MessageSizeParser::ParserIndex()].get());
+      (*vec)[MessageSizeParserIndex()].get());
   if (size != nullptr && size->max_send_size().has_value() &&
       (!max_send->has_value() || *size->max_send_size() < **max_send)) {
     *max_send = size->max_send_size();

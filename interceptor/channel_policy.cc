@@ -49,10 +49,32 @@ size_t RetryBufferSize(const grpc_core::ChannelArgs& args) {
 
 // The channel's policy and the service config it came from (null until a
 // config is known).
-void ChannelData::Current(PolicyPtr* p, RefCountedPtr<ServiceConfig>* source) {
-  absl::MutexLock lock(&mu);
+void ChannelData::Current(
+    const grpc_slice& path, PolicyPtr* p, RefCountedPtr<ServiceConfig>* source,
+    const grpc_core::ServiceConfigParser::ParsedConfigVector** vec) {
+  const size_t len = GRPC_SLICE_LENGTH(path);
+  const uint8_t* bytes = GRPC_SLICE_START_PTR(path);
+  std::lock_guard<std::mutex> lock(mu);
   *p = RefPolicy(policy.get());
   *source = policy_source;
+  *vec = nullptr;
+  if (policy_source == nullptr) return;
+  const bool cacheable = len != 0 && len <= kMethodCachePathMax;
+  if (cacheable) {
+    for (const MethodLookup& m : method_cache) {
+      if (m.path_len == len && memcmp(m.path, bytes, len) == 0) {
+        *vec = m.vec;
+        return;
+      }
+    }
+  }
+  *vec = policy_source->GetMethodParsedConfigVector(path);
+  if (!cacheable) return;
+  MethodLookup& slot = method_cache[method_cache_next];
+  method_cache_next = (method_cache_next + 1) % kMethodCacheSlots;
+  memcpy(slot.path, bytes, len);
+  slot.path_len = len;
+  slot.vec = *vec;
 }
 
 // Learns a service config: the policy is replaced only if the resilience
@@ -61,12 +83,14 @@ void ChannelData::Current(PolicyPtr* p, RefCountedPtr<ServiceConfig>* source) {
 void ChannelData::Learn(ServiceConfig* sc) {
   const auto* global =
       static_cast<const GlobalConfig*>(sc->GetGlobalParsedConfig(ParserIndex()));
-  absl::MutexLock lock(&mu);
+  std::lock_guard<std::mutex> lock(mu);
   if (policy != nullptr && policy_source.get() == sc) return;
   grpcr_channel_config cfg = {};
   cfg.budget = grpcr_budget_config_default();
   if (global != nullptr) cfg = global->cfg;
   policy_source = sc->Ref();
+  // Its look-ups were into the old config.
+  for (MethodLookup& m : method_cache) m = MethodLookup();
   config_known.store(true, std::memory_order_release);
   if (policy != nullptr &&
       grpcr_channel_config_equal(grpcr_policy_config(policy.get()), &cfg)) {
@@ -124,7 +148,7 @@ void ChannelData::LearnFromClientChannel() {
   gpr_free(json);
   if (text.empty()) return;  // no resolver result yet
   {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (text == client_channel_json) return;
     client_channel_json = text;
   }

@@ -12,9 +12,9 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
 
 #include "src/core/lib/channel/channel_args.h"
@@ -49,6 +49,10 @@ absl::optional<uint32_t> MaxSendSize(const grpc_core::ChannelArgs& args);
 // its default and bounds.
 size_t RetryBufferSize(const grpc_core::ChannelArgs& args);
 
+// The method look-up cache: how many methods, and the longest path kept.
+constexpr size_t kMethodCacheSlots = 4;
+constexpr size_t kMethodCachePathMax = 96;
+
 struct ChannelData {
   grpc_channel_stack* stack;
   std::string name;
@@ -56,6 +60,9 @@ struct ChannelData {
   grpcr_channel_stats* stats;
   grpc_core::ChannelArgs args;
   size_t retry_buffer_size = 0;
+  // gRPC's retry filter is in client-channel's dynamic stack (client-channel's
+  // own rule: retries enabled and not a minimal stack).
+  bool retry_filter_below = false;
   absl::optional<uint32_t> max_send_size;
 
   // Set once a service config is known (from the channel args, a call, or
@@ -68,17 +75,32 @@ struct ChannelData {
   std::atomic<bool> breaker_not_closed{false};
   std::atomic<int64_t> next_recheck_ns{0};
 
-  absl::Mutex mu;
-  PolicyPtr policy ABSL_GUARDED_BY(mu);
+  // Guards the fields below. A plain mutex: held for a few loads per call,
+  // it needs none of absl::Mutex's extras (whose deadlock detection, on in
+  // Debian's build, costs hundreds of instructions a lock).
+  std::mutex mu;
+  PolicyPtr policy;
   // The config the policy was last confirmed against: while calls report the
   // same one, the policy is reused without comparing values.
-  grpc_core::RefCountedPtr<grpc_core::ServiceConfig> policy_source ABSL_GUARDED_BY(mu);
+  grpc_core::RefCountedPtr<grpc_core::ServiceConfig> policy_source;
   // The service config text client-channel reported last.
-  std::string client_channel_json ABSL_GUARDED_BY(mu);
+  std::string client_channel_json;
+  // The last methods looked up in policy_source (emptied when it changes):
+  // a call of a recent method skips the service config's hash look-up.
+  struct MethodLookup {
+    size_t path_len = 0;  // 0: empty slot
+    char path[kMethodCachePathMax];
+    const grpc_core::ServiceConfigParser::ParsedConfigVector* vec = nullptr;
+  };
+  MethodLookup method_cache[kMethodCacheSlots];
+  size_t method_cache_next = 0;
 
-  // The channel's policy and the service config it came from (null until a
-  // config is known).
-  void Current(PolicyPtr* p, grpc_core::RefCountedPtr<grpc_core::ServiceConfig>* source);
+  // The channel's policy, the service config it came from (both null until
+  // a config is known), and that config's parsed configs for `path` (null
+  // if it has none for that method). `*vec` lives as long as `*source`.
+  void Current(const grpc_slice& path, PolicyPtr* p,
+               grpc_core::RefCountedPtr<grpc_core::ServiceConfig>* source,
+               const grpc_core::ServiceConfigParser::ParsedConfigVector** vec);
 
   // Learns a service config: the policy is replaced only if the resilience
   // settings changed, and then only in the parts that changed. A policy

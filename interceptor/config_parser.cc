@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "src/core/ext/filters/client_channel/client_channel_service_config.h"
+#include "src/core/ext/filters/message_size/message_size_filter.h"
 #include "src/core/lib/config/core_configuration.h"
 #include "src/core/lib/gprpp/validation_errors.h"
 #include "src/core/lib/json/json.h"
@@ -151,6 +153,17 @@ size_t ParserIndex() {
   static const size_t index =
       grpc_core::CoreConfiguration::Get().service_config_parser().GetParserIndex(
           "resilience");
+  return index;
+}
+
+size_t ClientChannelParserIndex() {
+  static const size_t index =
+      grpc_core::internal::ClientChannelServiceConfigParser::ParserIndex();
+  return index;
+}
+
+size_t MessageSizeParserIndex() {
+  static const size_t index = grpc_core::MessageSizeParser::ParserIndex();
   return index;
 }
 

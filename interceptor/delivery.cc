@@ -32,6 +32,59 @@ void StopCombiner(CallData* calld, const char* reason) {
   GRPC_CALL_COMBINER_STOP(calld->call_combiner, reason);
 }
 
+// ---------------------------------------------------------------------------
+// Closures.
+
+void Closures::AddFailedBatch(grpc_transport_stream_op_batch* batch,
+                              const grpc_error_handle& error) {
+  auto* p = batch->payload;
+  if (batch->recv_initial_metadata) {
+    AddToApp(p->recv_initial_metadata.recv_initial_metadata_ready, error,
+             "failing recv_initial_metadata_ready");
+  }
+  if (batch->recv_message) {
+    AddToApp(p->recv_message.recv_message_ready, error,
+             "failing recv_message_ready");
+  }
+  if (batch->recv_trailing_metadata) {
+    AddToApp(p->recv_trailing_metadata.recv_trailing_metadata_ready, error,
+             "failing recv_trailing_metadata_ready");
+  }
+  if (batch->on_complete != nullptr) {
+    AddToApp(batch->on_complete, error, "failing on_complete");
+  }
+}
+
+void Closures::QueueAllButFirst(CallCombiner* call_combiner) {
+  for (size_t i = 1; i < entries_.size(); i++) {
+    GRPC_CALL_COMBINER_START(call_combiner, entries_[i].closure,
+                             std::move(entries_[i].error), entries_[i].reason);
+  }
+}
+
+void Closures::RunClosures(CallCombiner* call_combiner) {
+  if (entries_.empty()) {
+    GRPC_CALL_COMBINER_STOP(call_combiner, "resilience: nothing to run");
+    return;
+  }
+  QueueAllButFirst(call_combiner);
+  ExecCtx::Run(DEBUG_LOCATION, entries_[0].closure,
+               std::move(entries_[0].error));
+  entries_.clear();
+}
+
+void Closures::RunFromCallback(CallCombiner* call_combiner) {
+  if (entries_.empty() || !entries_[0].app) {
+    RunClosures(call_combiner);
+    return;
+  }
+  QueueAllButFirst(call_combiner);
+  grpc_closure* first = entries_[0].closure;
+  grpc_error_handle error = std::move(entries_[0].error);
+  entries_.clear();
+  grpc_core::Closure::Run(DEBUG_LOCATION, first, std::move(error));
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -133,9 +186,9 @@ void DropAttemptData(Attempt* a) {
   a->send_initial_md.Clear();
   a->send_message.Clear();
   if (!a->direct) {
-    a->recv_initial_md.Clear();
+    a->recv_initial_md->Clear();
     a->recv_message.reset();
-    a->recv_trailing_md.Clear();
+    a->recv_trailing_md->Clear();
   }
 }
 
@@ -154,7 +207,7 @@ ReceiveTarget Merge(const ReceiveTarget& app, const ReceiveTarget& own) {
 }
 
 // Hands the final result to whichever application ops are waiting for it.
-void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
+void DeliverPending(CallData* calld, Closures* closures) {
   if (!calld->finished) return;
   Attempt* a = calld->final_attempt;
   const bool from_attempt = a != nullptr;
@@ -166,7 +219,7 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
     } else if (calld->app.trailing_md_available != nullptr) {
       *calld->app.trailing_md_available = true;
     }
-    closures->Add(calld->app_recv_initial_md_ready, err,
+    closures->AddToApp(calld->app_recv_initial_md_ready, err,
                   "resilience: recv_initial_metadata_ready");
     calld->app_recv_initial_md_ready = nullptr;
   }
@@ -181,7 +234,7 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
         *calld->app.call_failed_before_message = true;
       }
     }
-    closures->Add(calld->app_recv_message_ready, err,
+    closures->AddToApp(calld->app_recv_message_ready, err,
                   "resilience: recv_message_ready");
     calld->app_recv_message_ready = nullptr;
   }
@@ -191,12 +244,12 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
       GiveTrailingMd(calld, a);
       err = a->recv_trailing_md_error;
     }
-    closures->Add(calld->app_recv_trailing_md_ready, err,
+    closures->AddToApp(calld->app_recv_trailing_md_ready, err,
                   "resilience: recv_trailing_metadata_ready");
     calld->app_recv_trailing_md_ready = nullptr;
   }
   if (calld->app_send_on_complete != nullptr) {
-    closures->Add(calld->app_send_on_complete,
+    closures->AddToApp(calld->app_send_on_complete,
                   from_attempt ? absl::OkStatus() : calld->failure,
                   "resilience: send on_complete");
     calld->app_send_on_complete = nullptr;
@@ -204,7 +257,7 @@ void DeliverPending(CallData* calld, CallCombinerClosureList* closures) {
   for (size_t i = 0; i < calld->n_app_on_complete; i++) {
     // A request that some attempt sent completes its send ops; one that never
     // left (breaker, early cancel) fails them, as a transport would.
-    closures->Add(calld->app_on_complete[i],
+    closures->AddToApp(calld->app_on_complete[i],
                   from_attempt ? absl::OkStatus() : calld->failure,
                   "resilience: on_complete");
   }
@@ -227,16 +280,17 @@ void ParentCancelStart(void* arg, grpc_error_handle) {
 
 }  // namespace
 
-void AddParentCancel(CallData* calld, CallCombinerClosureList* closures) {
+void AddParentCancel(CallData* calld, Closures* closures) {
   if (calld->parent_cancel_sent) return;
   calld->parent_cancel_sent = true;
   // The application may drop the call as soon as its closures have run; the
   // cancel, queued behind them, must not outlive it.
   GRPC_CALL_STACK_REF(calld->owning_call, "resilience: parent cancel");
   calld->parent_cancel_batch.cancel_stream = true;
-  calld->parent_cancel_batch.payload = &calld->parent_cancel_payload;
+  calld->parent_cancel_payload.emplace(calld->context);
+  calld->parent_cancel_batch.payload = &*calld->parent_cancel_payload;
   // The error is never seen by anyone: the plain one costs no allocation.
-  calld->parent_cancel_payload.cancel_stream.cancel_error =
+  calld->parent_cancel_payload->cancel_stream.cancel_error =
       absl::CancelledError();
   GRPC_CLOSURE_INIT(&calld->parent_cancel_done, ParentCancelDone, calld,
                     nullptr);
@@ -249,7 +303,7 @@ void AddParentCancel(CallData* calld, CallCombinerClosureList* closures) {
 
 // The call's one final status: records it with the breaker and the stats and
 // returns the result to the application.
-void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
+void Finish(CallData* calld, int status, Closures* closures) {
   GPR_ASSERT(!calld->finished);
   calld->finished = true;
   calld->final_status = status;
@@ -272,7 +326,7 @@ void Finish(CallData* calld, int status, CallCombinerClosureList* closures) {
 }
 
 void FinishWithFailure(CallData* calld, grpc_error_handle error,
-                       CallCombinerClosureList* closures) {
+                       Closures* closures) {
   calld->failure = error;
   Finish(calld, StatusFrom(error, nullptr, calld->deadline), closures);
 }
@@ -282,11 +336,11 @@ namespace {
 void FwdRecvMessageReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
-  CallCombinerClosureList closures;
-  closures.Add(attempt->app_fwd_ready, error, "resilience: forwarded read");
+  Closures closures;
+  closures.AddToApp(attempt->app_fwd_ready, error, "resilience: forwarded read");
   attempt->app_fwd_ready = nullptr;
   AttemptCallbackDone(attempt);
-  closures.RunClosures(calld->call_combiner);
+  closures.RunFromCallback(calld->call_combiner);
 }
 
 void FwdStart(void* arg, grpc_error_handle) {
@@ -299,12 +353,12 @@ void FwdStart(void* arg, grpc_error_handle) {
 
 // A committed attempt still running: the application gets what the server
 // sent so far, and its further reads go straight to the attempt.
-void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
+void DeliverStreaming(CallData* calld, Closures* closures) {
   Attempt* a = calld->streaming;
   if (a == nullptr || a->decided) return;
   if (calld->app_recv_initial_md_ready != nullptr && a->got_initial) {
     GiveInitialMd(calld, a);
-    closures->Add(calld->app_recv_initial_md_ready, a->recv_initial_md_error,
+    closures->AddToApp(calld->app_recv_initial_md_ready, a->recv_initial_md_error,
                   "resilience: recv_initial_metadata_ready (committed)");
     calld->app_recv_initial_md_ready = nullptr;
   }
@@ -313,16 +367,17 @@ void DeliverStreaming(CallData* calld, CallCombinerClosureList* closures) {
     if (!a->got_message) return;
     calld->first_message_delivered = true;
     GiveMessage(calld, a);
-    closures->Add(calld->app_recv_message_ready, a->recv_message_error,
+    closures->AddToApp(calld->app_recv_message_ready, a->recv_message_error,
                   "resilience: recv_message_ready (committed)");
     calld->app_recv_message_ready = nullptr;
     return;
   }
   if (a->app_fwd_ready != nullptr) return;  // one read at a time
   a->fwd_batch = grpc_transport_stream_op_batch();
-  a->fwd_batch.payload = &a->fwd_payload;
+  a->fwd_payload.emplace(a->context);
+  a->fwd_batch.payload = &*a->fwd_payload;
   a->fwd_batch.recv_message = true;
-  auto& rm = a->fwd_payload.recv_message;
+  auto& rm = a->fwd_payload->recv_message;
   rm.recv_message = calld->app.message;
   rm.flags = calld->app.message_flags;
   rm.call_failed_before_recv_message = calld->app.call_failed_before_message;

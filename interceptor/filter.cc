@@ -15,7 +15,7 @@
 //
 // Call combiner protocol: every callback from below arrives holding the
 // combiner, and each hands it on exactly once: it starts a batch, returns the
-// application's closures (CallCombinerClosureList::RunClosures), or stops.
+// application's closures (Closures, call.h), or stops.
 #include "call.h"
 
 namespace grpcr {
@@ -46,7 +46,7 @@ void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
     StartPassthrough(calld, batch);
     return;
   }
-  CallCombinerClosureList closures;
+  Closures closures;
   if (calld->cancel_error.ok()) calld->cancel_error = error;
   if (!calld->finished) {
     if (GRPC_TRACE_FLAG_ENABLED(trace)) {
@@ -83,9 +83,10 @@ void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
   ChannelData* chand = calld->chand;
   chand->MaybeLearnFromClientChannel();
   RefCountedPtr<ServiceConfig> source;
-  chand->Current(&calld->policy, &source);
+  const grpc_core::ServiceConfigParser::ParsedConfigVector* vec;
+  chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec);
   absl::optional<uint32_t> max_send;
-  const MethodConfig* method = ApplyMethodConfig(calld, source.get(), &max_send);
+  const MethodConfig* method = ApplyMethodConfig(calld, vec, &max_send);
   calld->method_source = std::move(source);
   if (batch->send_message && max_send.has_value() &&
       batch->payload->send_message.send_message->Length() > *max_send) {
@@ -153,7 +154,7 @@ void StartTransportStreamOpBatch(grpc_call_element* elem,
     return;
   }
   StoreAppRecvOps(calld, batch);
-  CallCombinerClosureList closures;
+  Closures closures;
   if (calld->finished) {
     DeliverPending(calld, &closures);
   } else {
@@ -174,9 +175,7 @@ CallData::CallData(grpc_call_element* e, const grpc_call_element_args* args)
       path(grpc_core::CSliceRef(args->path)),
       start_time(args->start_time),
       deadline(args->deadline),
-      effective_deadline(args->deadline),
-
-      parent_cancel_payload(args->context) {}
+      effective_deadline(args->deadline) {}
 
 CallData::~CallData() = default;
 
@@ -225,6 +224,9 @@ grpc_error_handle InitChannelElem(grpc_channel_element* elem,
   }
   chand->args = channel_args;
   chand->retry_buffer_size = RetryBufferSize(channel_args);
+  chand->retry_filter_below =
+      !channel_args.WantMinimalStack() &&
+      channel_args.GetBool(GRPC_ARG_ENABLE_RETRIES).value_or(true);
   chand->max_send_size = MaxSendSize(channel_args);
   // A service config given as a channel argument is known now: parse it, so
   // that the breaker and the budget see the channel's very first call. (One

@@ -90,10 +90,9 @@ void StartFirstPassthroughBatch(CallData* calld,
   calld->mode = Mode::kRejected;
   calld->failure = rejected;
   grpcr_stats_on_final(chand->stats, GRPC_STATUS_UNAVAILABLE);
-  CallCombinerClosureList closures;
+  Closures closures;
   AddParentCancel(calld, &closures);
-  grpc_transport_stream_op_batch_queue_finish_with_failure(batch, rejected,
-                                                           &closures);
+  closures.AddFailedBatch(batch, rejected);
   closures.RunClosures(calld->call_combiner);
 }
 

@@ -49,8 +49,12 @@ class Parser : public grpc_core::ServiceConfigParser::Parser {
                        grpc_core::ValidationErrors* errors) override;
 };
 
-// The parser's index in the core configuration (valid after grpc_init).
+// The parsers' indices in the core configuration (valid after grpc_init):
+// ours, client-channel's and the message-size filter's. Looked up once, not
+// per call (gRPC's own accessors compare names on every use).
 size_t ParserIndex();
+size_t ClientChannelParserIndex();
+size_t MessageSizeParserIndex();
 
 }  // namespace grpcr
 
