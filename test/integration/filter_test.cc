@@ -700,5 +700,45 @@ TEST_F(GrpcppFilterTest, AsyncGenericUnaryIsRetried) {
   }
 }
 
+// What the server sees of a retry's grpc-previous-rpc-attempts header:
+// gRPC's retry filter (on by default) removes it from what it sends as its
+// first attempt, which each of ours is; without that filter
+// (GRPC_ARG_ENABLE_RETRIES 0) every retry carries its count. The request is
+// otherwise the same on every attempt.
+TEST_F(FilterTest, PreviousAttemptsHeaderOnlyWithoutGrpcRetryFilter) {
+  RetrySpec spec;
+  spec.max_attempts = 3;
+  spec.initial_backoff = "0.01s";
+  spec.max_backoff = "0.01s";
+  // Arrivals 0-2: the channel with gRPC's retries on; 3-5: off.
+  server_.Script({Fail(GRPC_STATUS_UNAVAILABLE, "down"),
+                  Fail(GRPC_STATUS_UNAVAILABLE, "down"), Reply(),
+                  Fail(GRPC_STATUS_UNAVAILABLE, "down"),
+                  Fail(GRPC_STATUS_UNAVAILABLE, "down"), Reply()});
+  for (int grpc_retries : {1, 0}) {
+    SCOPED_TRACE(grpc_retries ? "gRPC retries on" : "gRPC retries off");
+    ChannelPtr ch = Channel(server_.address(), ServiceConfig(spec), true,
+                            {IntArg(GRPC_ARG_ENABLE_RETRIES, grpc_retries)});
+    CallResult r = UnaryCall(ch.get(), kSayMethod, "foo", 5000,
+                             {{"x-test", "same"}});
+    EXPECT_EQ(r.status, GRPC_STATUS_OK);
+    std::vector<Arrival> all = server_.arrivals();
+    const size_t first = grpc_retries == 1 ? 0 : 3;
+    ASSERT_EQ(all.size(), first + 3);
+    for (size_t i = 0; i < 3; i++) {
+      const Arrival& a = all[first + i];
+      auto it = a.metadata.find("grpc-previous-rpc-attempts");
+      if (grpc_retries == 1 || i == 0) {
+        EXPECT_EQ(it, a.metadata.end()) << "attempt " << i + 1;
+      } else {
+        ASSERT_NE(it, a.metadata.end()) << "attempt " << i + 1;
+        EXPECT_EQ(it->second, std::to_string(i));
+      }
+      EXPECT_EQ(a.metadata.count("x-test"), 1u) << "attempt " << i + 1;
+      EXPECT_EQ(a.payload, "foo");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace grpcr_test
