@@ -13,7 +13,11 @@ Each run directory holds what one run left behind:
 Every number printed is computed here from those files. All times are
 CLOCK_MONOTONIC milliseconds, which both processes read.
 
-Usage: storm_report.py [--json OUT] [--check] LABEL=DIR LABEL=DIR
+Usage: storm_report.py [--json OUT] [--png OUT] [--check] LABEL=DIR LABEL=DIR
+--png draws the timeline of both runs with gnuplot (one panel each, per
+second: attempts that reached the server, and the client's calls ending OK
+and failing, with the outage shaded), next to the per-second data
+(OUT with .tsv).
 --check exits 1 unless the second run (grpc-resilience) sent fewer attempts
 of outage-time calls to the server than the first (gRPC's own retries):
 attempts that reached it while it was down, plus attempts of calls started
@@ -21,7 +25,10 @@ while it was down that reached it after it came back (the backlog a retry
 layer releases into a recovering server); and unless its breaker both opened
 and closed again, and both runs saw a successful call after the outage."""
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import textwrap
 
@@ -287,12 +294,90 @@ def check(a, b):
     return problems
 
 
+BUCKET_MS = 250.0  # timeline resolution; rates are per second
+
+
+def timeline(label, d):
+    """Rows (t s, arrivals/s, ok/s, failed/s) per BUCKET_MS from the start of
+    the run, and the outage's start and end, in seconds from the same
+    origin."""
+    server = load_json(f"{d}/server.json")
+    arrivals = [float(r[0]) for r in read_rows(f"{d}/server.log")]
+    calls = [(float(r[1]), int(r[2])) for r in read_rows(f"{d}/client.log")]
+    origin = min([t for t, _ in calls] + arrivals)
+    last = max([t for t, _ in calls] + arrivals)
+    n = int((last - origin) // BUCKET_MS) + 1
+    scale = 1000.0 / BUCKET_MS
+    rows = [[k * BUCKET_MS / 1000.0, 0.0, 0.0, 0.0] for k in range(n)]
+    for t in arrivals:
+        rows[int((t - origin) // BUCKET_MS)][1] += scale
+    for end, code in calls:
+        rows[int((end - origin) // BUCKET_MS)][2 if code == 0 else 3] += scale
+    outage = server["outages"][0]
+    return (label, rows, (outage["down_mono_ms"] - origin) / 1000.0,
+            (outage["up_mono_ms"] - origin) / 1000.0)
+
+
+GNUPLOT = """
+set terminal pngcairo size 1100,700 font ",10"
+set output '{png}'
+set datafile separator "\t"
+set multiplot layout 2,1 title "Retry storm: rates per 250 ms, from the start of the load (outage shaded)"
+set key top right
+set ylabel "per second"
+set xlabel "seconds"
+set yrange [0:{ymax}]
+set grid ytics
+{panels}
+unset multiplot
+"""
+
+PANEL = """
+set title "{label}"
+set object 1 rect from {down},graph 0 to {up},graph 1 behind fc rgb "#ffe0e0" fs solid noborder
+plot '{tsv}' index {index} using 1:2 with lines lw 2 lc rgb "#444444" title "attempts reaching the server", \
+     '' index {index} using 1:3 with lines lw 2 lc rgb "#2a9d2a" title "calls ending OK", \
+     '' index {index} using 1:4 with lines lw 2 lc rgb "#d62728" title "calls failing"
+unset object 1
+"""
+
+
+def draw(png, runs):
+    tsv = os.path.splitext(png)[0] + ".tsv"
+    with open(tsv, "w") as f:
+        for k, (label, rows, _, _) in enumerate(runs):
+            if k:
+                f.write("\n\n")
+            f.write(f"# {label}: second\tarrivals\tok\tfailed\n")
+            for r in rows:
+                f.write(f"{r[0]:.2f}\t{r[1]:.0f}\t{r[2]:.0f}\t{r[3]:.0f}\n")
+    if shutil.which("gnuplot") is None:
+        print(f"timeline data: {tsv} (no gnuplot: no PNG)")
+        return
+    panels = "".join(
+        PANEL.format(label=label.replace('"', "'"), down=down, up=up, tsv=tsv,
+                     index=k)
+        for k, (label, _, down, up) in enumerate(runs))
+    ymax = max([1.0] + [max(r[1], r[2], r[3]) for _, rows, _, _ in runs
+                        for r in rows]) * 1.1
+    script = GNUPLOT.format(png=png, panels=panels, ymax=ymax)
+    res = subprocess.run(["gnuplot"], input=script, text=True,
+                         capture_output=True)
+    if res.returncode != 0:
+        print(f"gnuplot failed: {res.stderr.strip()}")
+        return
+    print(f"timeline: {png} (data: {tsv})")
+
+
 def main(argv):
-    json_out, do_check, runs = None, False, []
+    json_out, png_out, do_check, runs = None, None, False, []
     i = 0
     while i < len(argv):
         if argv[i] == "--json":
             json_out = argv[i + 1]
+            i += 2
+        elif argv[i] == "--png":
+            png_out = argv[i + 1]
             i += 2
         elif argv[i] == "--check":
             do_check = True
@@ -307,6 +392,8 @@ def main(argv):
     a, b = (analyse(label, d) for label, d in runs)
     print(table(a, b))
     print(summary(a, b))
+    if png_out:
+        draw(png_out, [timeline(label, d) for label, d in runs])
     problems = check(a, b)
     if json_out:
         with open(json_out, "w") as f:

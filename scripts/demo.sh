@@ -207,6 +207,7 @@ run_scenario() {
   local report_args=()
   [ -n "${DEMO_JSON:-}" ] && report_args+=(--json "${DEMO_JSON%.json}.$kind.json")
   [ "$check" = 1 ] && report_args+=(--check)
+  report_args+=(--png "$dir/timeline.png")
   python3 "$root/bench/storm_report.py" "${report_args[@]}" \
     "gRPC retryPolicy=$dir/grpc" "grpc-resilience=$dir/grpcr"
 }
