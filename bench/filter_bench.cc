@@ -1,13 +1,25 @@
-// Success-path overhead of the filter: unary echo over loopback, in one
-// process and one run, on three channels to the same server:
-//   baseline   GRPCR_ARG_ENABLE=0 (the filter is not in the stack)
-//   no-config  filter present, service config without "resilience"
-//   full       filter with a method policy, budget and breaker
-// Rounds alternate between the channels so that drift on a shared machine
-// hits all three alike; the report gives ratios against the baseline.
+// Success-path cost of the filter: unary echo over 127.0.0.1, one variant
+// per process, so that variant (a) is gRPC exactly as without us
+// (grpcr_register() is never called):
+//   a  plain gRPC
+//   b  grpcr_register(), a service config without "resilience"
+//   c  grpcr_register(), a retry policy, the budget and a breaker
+//   d  grpcr_register() with our filter off on the channel
+//      (GRPCR_ARG_ENABLE=0), gRPC's own retryPolicy
+//   e  as d, plus retryThrottling
+// bench/success_path.sh runs the variants interleaved, counts instructions
+// with callgrind and computes the ratios; this program runs one of them.
 //
-// usage: grpcr_filter_bench [--calls N] [--rounds R] [--threads T] [--only V]
-// --only V runs variant V (0, 1, 2) alone, for a profiler or callgrind.
+// usage: grpcr_filter_bench --variant V [--calls N] [--warmup N]
+//            [--threads T] [--server-threads S] [--latencies FILE]
+//        grpcr_filter_bench --fast-fail V [--against closed|failing]
+//            [--calls N] [--latencies FILE]
+// Prints one CSV line: variant,threads,calls,wall_ns,failures.
+// --latencies writes every call's latency in nanoseconds, one per line.
+// --fast-fail: calls that fail, with gRPC alone (V=a) or with an OPEN
+// breaker failing them fast (V=c), against a port nothing listens on
+// (--against closed, the default) or a server that answers every call
+// UNAVAILABLE (--against failing); every call must fail UNAVAILABLE.
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -16,6 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,7 +51,8 @@ int64_t NowNs() {
 }
 
 // One blocking echo loop per server thread, each with its own queue.
-void ServeEcho(grpc_server* server, grpc_completion_queue* cq) {
+void ServeEcho(grpc_server* server, grpc_completion_queue* cq,
+               grpc_status_code answer) {
   for (;;) {
     grpc_call* call = nullptr;
     grpc_call_details details;
@@ -60,23 +77,29 @@ void ServeEcho(grpc_server* server, grpc_completion_queue* cq) {
     grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), nullptr);
     int cancelled = 0;
     grpc_slice details_slice = grpc_empty_slice();
+    // A failure goes out without a message: initial metadata and status in
+    // one batch, which chttp2 sends as a Trailers-Only response.
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = req;
-    ops[2].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[2].data.send_status_from_server.status = GRPC_STATUS_OK;
-    ops[2].data.send_status_from_server.status_details = &details_slice;
-    ops[3].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[3].data.recv_close_on_server.cancelled = &cancelled;
-    grpc_call_start_batch(call, ops, req != nullptr ? 4 : 3, Tag(3), nullptr);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (answer == GRPC_STATUS_OK && req != nullptr) {
+      ops[n].op = GRPC_OP_SEND_MESSAGE;
+      ops[n++].data.send_message.send_message = req;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = answer;
+    ops[n++].data.send_status_from_server.status_details = &details_slice;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &cancelled;
+    grpc_call_start_batch(call, ops, n, Tag(3), nullptr);
     grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), nullptr);
     if (req != nullptr) grpc_byte_buffer_destroy(req);
     grpc_call_unref(call);
   }
 }
 
-bool Call(grpc_channel* ch, grpc_completion_queue* cq, grpc_slice payload) {
+grpc_status_code Call(grpc_channel* ch, grpc_completion_queue* cq,
+                      grpc_slice payload) {
   grpc_call* call = grpc_channel_create_call(
       ch, nullptr, 0, cq, grpc_slice_from_static_string("/echo.Echo/Say"),
       nullptr,
@@ -113,36 +136,77 @@ bool Call(grpc_channel* ch, grpc_completion_queue* cq, grpc_slice payload) {
   grpc_metadata_array_destroy(&im);
   grpc_metadata_array_destroy(&tm);
   grpc_call_unref(call);
-  return status == GRPC_STATUS_OK;
+  return status;
 }
 
-struct Variant {
-  const char* name;
-  grpc_channel* channel;
-  std::vector<int64_t> latencies_ns;
-  int64_t busy_ns = 0;
-  int64_t calls = 0;
-  int failures = 0;
+
+// The service configs of the variants.
+const char* kPlainConfig = "{}";
+const char* kFullConfig =
+    "{\"resilience\":{\"retryBudget\":{\"ratio\":0.1},"
+    "\"circuitBreaker\":{\"minimumCalls\":20}},"
+    "\"methodConfig\":[{\"name\":[{\"service\":\"echo.Echo\"}],"
+    "\"resilience\":{\"maxAttempts\":4,\"initialBackoff\":\"0.01s\","
+    "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
+const char* kGrpcRetryConfig =
+    "{\"methodConfig\":[{\"name\":[{\"service\":\"echo.Echo\"}],"
+    "\"retryPolicy\":{\"maxAttempts\":4,\"initialBackoff\":\"0.01s\","
+    "\"maxBackoff\":\"1s\",\"backoffMultiplier\":2,"
+    "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
+const char* kGrpcThrottledConfig =
+    "{\"retryThrottling\":{\"maxTokens\":10,\"tokenRatio\":0.1},"
+    "\"methodConfig\":[{\"name\":[{\"service\":\"echo.Echo\"}],"
+    "\"retryPolicy\":{\"maxAttempts\":4,\"initialBackoff\":\"0.01s\","
+    "\"maxBackoff\":\"1s\",\"backoffMultiplier\":2,"
+    "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
+
+struct VariantSpec {
+  char id;
+  const char* config;
+  bool registered;
+  int enable;  // GRPCR_ARG_ENABLE on the channel (registered variants)
 };
 
-grpc_channel* MakeChannel(const std::string& target, const char* config,
-                          int enable) {
+const VariantSpec kVariants[] = {
+    {'a', kPlainConfig, false, 1},        {'b', kPlainConfig, true, 1},
+    {'c', kFullConfig, true, 1},          {'d', kGrpcRetryConfig, true, 0},
+    {'e', kGrpcThrottledConfig, true, 0},
+};
+
+const VariantSpec* FindVariant(const char* name) {
+  if (name == nullptr || strlen(name) != 1) return nullptr;
+  for (const VariantSpec& v : kVariants) {
+    if (v.id == name[0]) return &v;
+  }
+  return nullptr;
+}
+
+grpc_channel* MakeChannel(const std::string& target, const VariantSpec& v) {
   grpc_arg args[2];
   args[0].type = GRPC_ARG_STRING;
   args[0].key = const_cast<char*>(GRPC_ARG_SERVICE_CONFIG);
-  args[0].value.string = const_cast<char*>(config);
+  args[0].value.string = const_cast<char*>(v.config);
   args[1].type = GRPC_ARG_INTEGER;
   args[1].key = const_cast<char*>(GRPCR_ARG_ENABLE);
-  args[1].value.integer = enable;
-  grpc_channel_args channel_args = {2, args};
+  args[1].value.integer = v.enable;
+  // An unregistered process knows nothing of our argument; leave it out.
+  grpc_channel_args channel_args = {v.registered ? 2u : 1u, args};
   grpc_channel_credentials* creds = grpc_insecure_credentials_create();
   grpc_channel* ch = grpc_channel_create(target.c_str(), creds, &channel_args);
   grpc_channel_credentials_release(creds);
   return ch;
 }
 
-// Runs `calls` unary calls on `threads` threads; returns wall time.
-int64_t RunRound(Variant* v, int calls, int threads) {
+struct RoundResult {
+  int64_t wall_ns = 0;
+  int failures = 0;  // calls that did not end with the expected status
+  std::vector<int64_t> latencies_ns;
+};
+
+// Runs `calls` unary calls on `threads` threads, each with its own queue;
+// counts the calls that did not end with `expected`.
+RoundResult RunCalls(grpc_channel* ch, int calls, int threads,
+                     grpc_status_code expected) {
   std::vector<std::thread> workers;
   std::vector<std::vector<int64_t>> lat(threads);
   std::atomic<int> failures{0};
@@ -151,9 +215,10 @@ int64_t RunRound(Variant* v, int calls, int threads) {
     workers.emplace_back([&, t] {
       grpc_completion_queue* cq = grpc_completion_queue_create_for_next(nullptr);
       grpc_slice payload = grpc_slice_from_static_string("0123456789abcdef");
+      lat[t].reserve(static_cast<size_t>(calls / threads + 1));
       for (int i = t; i < calls; i += threads) {
         const int64_t t0 = NowNs();
-        if (!Call(v->channel, cq, payload)) failures++;
+        if (Call(ch, cq, payload) != expected) failures++;
         lat[t].push_back(NowNs() - t0);
       }
       grpc_completion_queue_shutdown(cq);
@@ -165,42 +230,147 @@ int64_t RunRound(Variant* v, int calls, int threads) {
     });
   }
   for (auto& w : workers) w.join();
-  const int64_t wall = NowNs() - start;
+  RoundResult r;
+  r.wall_ns = NowNs() - start;
+  r.failures = failures.load();
   for (auto& l : lat) {
-    v->latencies_ns.insert(v->latencies_ns.end(), l.begin(), l.end());
+    r.latencies_ns.insert(r.latencies_ns.end(), l.begin(), l.end());
   }
-  v->failures += failures.load();
-  v->busy_ns += wall;
-  v->calls += calls;
-  return wall;
+  return r;
 }
 
-double Percentile(std::vector<int64_t> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
-  return static_cast<double>(v[i]) / 1000.0;
+bool WriteLatencies(const char* path, const std::vector<int64_t>& ns) {
+  if (path == nullptr) return true;
+  FILE* f = fopen(path, "w");
+  if (f == nullptr) {
+    fprintf(stderr, "grpcr_filter_bench: cannot write %s\n", path);
+    return false;
+  }
+  for (int64_t v : ns) fprintf(f, "%lld\n", static_cast<long long>(v));
+  return fclose(f) == 0;
+}
+
+// A port on 127.0.0.1 that nothing listens on: bound, then closed.
+int ClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  GPR_ASSERT(fd >= 0);
+  GPR_ASSERT(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  GPR_ASSERT(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct Options {
+  const VariantSpec* variant = nullptr;
+  bool fast_fail = false;
+  int calls = 2000;
+  int warmup = 200;
+  int threads = 1;
+  int server_threads = 4;
+  const char* latencies = nullptr;
+  bool against_failing = false;  // --fast-fail: a server answering UNAVAILABLE
+};
+
+bool ParseOptions(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; i++) {
+    const char* flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    auto number = [&](int* out, int min) {
+      char* end = nullptr;
+      long n = value != nullptr ? strtol(value, &end, 10) : 0;
+      if (value == nullptr || *end != '\0' || n < min || n > 100000000) {
+        fprintf(stderr, "grpcr_filter_bench: %s needs an integer >= %d\n",
+                flag, min);
+        return false;
+      }
+      *out = static_cast<int>(n);
+      return true;
+    };
+    bool ok = true;
+    if (strcmp(flag, "--variant") == 0 || strcmp(flag, "--fast-fail") == 0) {
+      o->fast_fail = strcmp(flag, "--fast-fail") == 0;
+      o->variant = FindVariant(value);
+      if (o->variant == nullptr) {
+        fprintf(stderr, "grpcr_filter_bench: %s needs a, b, c, d or e\n", flag);
+        return false;
+      }
+    } else if (strcmp(flag, "--calls") == 0) {
+      ok = number(&o->calls, 1);
+    } else if (strcmp(flag, "--warmup") == 0) {
+      ok = number(&o->warmup, 0);
+    } else if (strcmp(flag, "--threads") == 0) {
+      ok = number(&o->threads, 1);
+    } else if (strcmp(flag, "--server-threads") == 0) {
+      ok = number(&o->server_threads, 1);
+    } else if (strcmp(flag, "--against") == 0 && value != nullptr &&
+               (strcmp(value, "closed") == 0 || strcmp(value, "failing") == 0)) {
+      o->against_failing = strcmp(value, "failing") == 0;
+    } else if (strcmp(flag, "--latencies") == 0 && value != nullptr) {
+      o->latencies = value;
+    } else {
+      fprintf(stderr, "grpcr_filter_bench: unknown argument %s\n", flag);
+      return false;
+    }
+    if (!ok) return false;
+    i++;
+  }
+  if (o->variant == nullptr) {
+    fprintf(stderr, "usage: grpcr_filter_bench --variant a|b|c|d|e [--calls N] "
+                    "[--warmup N] [--threads T] [--server-threads S] "
+                    "[--latencies FILE]\n"
+                    "       grpcr_filter_bench --fast-fail a|c "
+                    "[--against closed|failing] [--calls N] [--latencies FILE]\n");
+    return false;
+  }
+  return true;
+}
+
+// Calls that fail: gRPC alone fails them in its channel (closed port: the
+// channel is in TRANSIENT_FAILURE) or sends each to the failing server;
+// with the breaker, once it has opened, they fail before reaching gRPC's
+// channel. Every call must end UNAVAILABLE.
+int RunFastFail(const Options& o, const std::string& target) {
+  const char* breaker =
+      "{\"resilience\":{\"circuitBreaker\":{\"minimumCalls\":5,"
+      "\"openDuration\":\"3600s\"}}}";
+  VariantSpec spec = *o.variant;
+  if (spec.id == 'c') spec.config = breaker;
+  grpc_channel* ch = MakeChannel(target, spec);
+  RunCalls(ch, o.warmup, 1, GRPC_STATUS_UNAVAILABLE);  // opens the breaker
+  RoundResult r = RunCalls(ch, o.calls, o.threads, GRPC_STATUS_UNAVAILABLE);
+  printf("fast-fail-%s-%c,%d,%d,%lld,%d\n",
+         o.against_failing ? "failing" : "closed", spec.id, o.threads, o.calls,
+         static_cast<long long>(r.wall_ns), r.failures);
+  grpc_channel_destroy(ch);
+  return WriteLatencies(o.latencies, r.latencies_ns) && r.failures == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int calls = 2000, rounds = 6, threads = 1, only = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--calls") == 0) calls = atoi(argv[i + 1]);
-    if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
-    if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
-    if (strcmp(argv[i], "--only") == 0) only = atoi(argv[i + 1]);
-  }
-  if (grpcr_register() != 0) {
+  Options o;
+  if (!ParseOptions(argc, argv, &o)) return 2;
+  if (o.variant->registered && grpcr_register() != 0) {
     fprintf(stderr, "grpcr_register failed\n");
     return 1;
   }
   grpc_init();
+  if (o.fast_fail && !o.against_failing) {
+    int rc = RunFastFail(o, "127.0.0.1:" + std::to_string(ClosedPort()));
+    grpc_shutdown();
+    return rc;
+  }
+  // The echo server; for --against failing it answers every call
+  // UNAVAILABLE (up, but failing: a proxy with no healthy backend).
+  const grpc_status_code answer =
+      o.fast_fail ? GRPC_STATUS_UNAVAILABLE : GRPC_STATUS_OK;
   grpc_server* server = grpc_server_create(nullptr, nullptr);
   std::vector<grpc_completion_queue*> server_cqs;
-  const int server_threads = 4;
-  for (int i = 0; i < server_threads; i++) {
+  for (int i = 0; i < o.server_threads; i++) {
     server_cqs.push_back(grpc_completion_queue_create_for_next(nullptr));
     grpc_server_register_completion_queue(server, server_cqs.back(), nullptr);
   }
@@ -209,67 +379,23 @@ int main(int argc, char** argv) {
   grpc_server_credentials_release(screds);
   grpc_server_start(server);
   std::vector<std::thread> servers;
-  for (int i = 0; i < server_threads; i++) {
-    servers.emplace_back(ServeEcho, server, server_cqs[i]);
+  for (int i = 0; i < o.server_threads; i++) {
+    servers.emplace_back(ServeEcho, server, server_cqs[i], answer);
   }
   const std::string target = "127.0.0.1:" + std::to_string(port);
-  const char* plain = "{}";
-  const char* full =
-      "{\"resilience\":{\"retryBudget\":{\"ratio\":0.1},"
-      "\"circuitBreaker\":{\"minimumCalls\":20}},"
-      "\"methodConfig\":[{\"name\":[{\"service\":\"echo.Echo\"}],"
-      "\"resilience\":{\"maxAttempts\":4,\"initialBackoff\":\"0.01s\","
-      "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
-  Variant variants[3] = {{"no filter", MakeChannel(target, plain, 0), {}},
-                         {"filter, no config", MakeChannel(target, plain, 1), {}},
-                         {"filter, full config", MakeChannel(target, full, 1), {}}};
-  // Warm-up: connect, learn the service config.
-  for (Variant& v : variants) {
-    RunRound(&v, 200, threads);
-    v.latencies_ns.clear();
-    v.busy_ns = 0;
-    v.calls = 0;
-  }
-  for (int r = 0; r < rounds; r++) {
-    for (int k = 0; k < 3; k++) {
-      const int v = (r + k) % 3;
-      if (only < 0 || v == only) RunRound(&variants[v], calls, threads);
-    }
-  }
-  if (only >= 0) {
-    const Variant& v = variants[only];
-    printf("%s: %lld calls, %.0f calls/s, p50 %.1f us\n", v.name,
-           static_cast<long long>(v.calls),
-           static_cast<double>(v.calls) * 1e9 / static_cast<double>(v.busy_ns),
-           Percentile(v.latencies_ns, 0.5));
-    for (Variant& x : variants) grpc_channel_destroy(x.channel);
-    grpc_server_shutdown_and_notify(server, server_cqs[0], Tag(99));
-    grpc_server_cancel_all_calls(server);
-    for (auto& t : servers) t.detach();
-    return 0;
-  }
-  const double base_tput = static_cast<double>(variants[0].calls) * 1e9 /
-                           static_cast<double>(variants[0].busy_ns);
-  const double base_p50 = Percentile(variants[0].latencies_ns, 0.5);
-  const double base_p99 = Percentile(variants[0].latencies_ns, 0.99);
-  printf("grpcr_filter_bench: unary echo on 127.0.0.1, %d client thread(s), "
-         "%d rounds x %d calls per variant, interleaved\n\n",
-         threads, rounds, calls);
-  printf("| variant             | calls/s | vs base | p50 us | vs base | p99 us | vs base | failed |\n");
-  printf("|---------------------|--------:|--------:|-------:|--------:|-------:|--------:|-------:|\n");
-  for (Variant& v : variants) {
-    const double tput = static_cast<double>(v.calls) * 1e9 /
-                        static_cast<double>(v.busy_ns);
-    const double p50 = Percentile(v.latencies_ns, 0.5);
-    const double p99 = Percentile(v.latencies_ns, 0.99);
-    printf("| %-19s | %7.0f | %6.3fx | %6.1f | %6.3fx | %6.1f | %6.3fx | %6d |\n",
-           v.name, tput, tput / base_tput, p50, p50 / base_p50, p99,
-           p99 / base_p99, v.failures);
-  }
-  int failed = 0;
-  for (Variant& v : variants) {
-    failed += v.failures;
-    grpc_channel_destroy(v.channel);
+  bool ok;
+  if (o.fast_fail) {
+    ok = RunFastFail(o, target) == 0;
+  } else {
+    grpc_channel* ch = MakeChannel(target, *o.variant);
+    // Warm-up: connect, learn the service config.
+    RoundResult warm = RunCalls(ch, o.warmup, o.threads, GRPC_STATUS_OK);
+    RoundResult r = RunCalls(ch, o.calls, o.threads, GRPC_STATUS_OK);
+    printf("%c,%d,%d,%lld,%d\n", o.variant->id, o.threads, o.calls,
+           static_cast<long long>(r.wall_ns), r.failures + warm.failures);
+    ok = WriteLatencies(o.latencies, r.latencies_ns) &&
+         r.failures + warm.failures == 0;
+    grpc_channel_destroy(ch);
   }
   grpc_completion_queue* shutdown_cq =
       grpc_completion_queue_create_for_pluck(nullptr);
@@ -289,5 +415,5 @@ int main(int argc, char** argv) {
   }
   grpc_server_destroy(server);
   grpc_shutdown();
-  return failed == 0 ? 0 : 1;
+  return ok ? 0 : 1;
 }
