@@ -1,6 +1,8 @@
 /* The shim's process-wide state: the stats registry and the one clock. */
 #include "internal.h"
 
+#include "grpcr/grpcr.h"
+
 #include <pthread.h>
 
 #include <grpc/support/time.h>
@@ -15,6 +17,14 @@ static void registry_create_once(void) { g_registry = grpcr_registry_create(); }
 grpcr_registry *grpcr_internal_registry(void) {
   pthread_once(&g_registry_once, registry_create_once);
   return g_registry;
+}
+
+int grpcr_stats_get(const char *name_filter, grpcr_channel_snapshot **out,
+                    size_t *count) {
+  if (out == NULL || count == NULL) return GRPCR_EINVAL;
+  return grpcr_registry_snapshot(grpcr_internal_registry(),
+                                 grpcr_internal_now_ns(), name_filter, out,
+                                 count);
 }
 
 int64_t grpcr_internal_now_ns(void) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "grpcr/common.h"
+#include "grpcr/stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +75,14 @@ GRPCR_API int grpcr_stats_server_start_with_credentials(
 #define GRPCR_STATS_MEMORY_BYTES (64 * 1024 * 1024)
 /* Stops the standalone stats server and waits for it; no-op if none. */
 GRPCR_API void grpcr_stats_server_stop(void);
+
+/* The stats of this process's channels, in process (what GetStats serves):
+ * a snapshot of every channel whose name contains name_filter (NULL or ""
+ * for all), into a new array of *count entries that the caller frees with
+ * grpcr_channel_snapshots_free. Returns 0, GRPCR_EINVAL (out or count
+ * NULL) or GRPCR_ENOMEM. Thread-safe; no RPC, no server needed. */
+GRPCR_API int grpcr_stats_get(const char *name_filter,
+                              grpcr_channel_snapshot **out, size_t *count);
 
 #ifdef __cplusplus
 }

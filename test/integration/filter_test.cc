@@ -740,5 +740,29 @@ TEST_F(FilterTest, PreviousAttemptsHeaderOnlyWithoutGrpcRetryFilter) {
   }
 }
 
+// The in-process stats API: this channel's figures by name, and bad
+// arguments refused.
+TEST_F(FilterTest, StatsGetReadsTheChannelInProcess) {
+  RetrySpec spec;
+  server_.Script({Fail(GRPC_STATUS_UNAVAILABLE, "down")});
+  ChannelPtr ch = Channel(spec);
+  EXPECT_EQ(UnaryCall(ch.get(), kSayMethod, "foo", 5000).status,
+            GRPC_STATUS_OK);
+  grpcr_channel_snapshot* snaps = nullptr;
+  size_t n = 0;
+  ASSERT_EQ(grpcr_stats_get(name_.c_str(), &snaps, &n), 0);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(snaps[0].name, name_);
+  EXPECT_EQ(snaps[0].requests, 1u);
+  EXPECT_EQ(snaps[0].attempts, 2u);
+  EXPECT_EQ(snaps[0].retries, 1u);
+  grpcr_channel_snapshots_free(snaps, n);
+  ASSERT_EQ(grpcr_stats_get("no channel has this name", &snaps, &n), 0);
+  EXPECT_EQ(n, 0u);
+  grpcr_channel_snapshots_free(snaps, n);
+  EXPECT_EQ(grpcr_stats_get(nullptr, nullptr, &n), GRPCR_EINVAL);
+  EXPECT_EQ(grpcr_stats_get(nullptr, &snaps, nullptr), GRPCR_EINVAL);
+}
+
 }  // namespace
 }  // namespace grpcr_test
