@@ -2,14 +2,12 @@
 // bench/hops.cc) share: clocks, completion-queue plumbing, a loopback
 // server's set-up and shutdown, the server and client halves of a unary
 // call as raw C-core batches, channel creation, and a reader of the
-// filter's own stats through its stats service (GetStats, decoded by a
-// minimal protobuf reader). Header-only: every program is one .cc file
+// filter's own stats in process (grpcr_stats_get). Header-only: every program is one .cc file
 // that includes this.
 #ifndef GRPCR_BENCH_EXPERIMENT_UTIL_H
 #define GRPCR_BENCH_EXPERIMENT_UTIL_H
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -345,39 +343,9 @@ struct OutgoingCall {
   grpc_slice details = grpc_empty_slice();
 };
 
-// The whole of a byte buffer, flattened.
-inline std::string ByteBufferString(grpc_byte_buffer* bb) {
-  grpc_byte_buffer_reader reader;
-  grpc_byte_buffer_reader_init(&reader, bb);
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  std::string s = SliceString(all);
-  grpc_slice_unref(all);
-  return s;
-}
+// ---- the filter's stats, in process ------------------------------------------------
 
-// One unary call with an empty request, waited for on the pluck queue cq.
-// Returns true if it ended OK with a response (then in *response).
-inline bool CallAndWait(grpc_channel* ch, grpc_completion_queue* cq,
-                        const char* method, gpr_timespec deadline,
-                        std::string* response) {
-  OutgoingCall c;
-  c.call = grpc_channel_create_call(ch, nullptr, 0, cq,
-                                    grpc_slice_from_static_string(method),
-                                    nullptr, deadline, nullptr);
-  grpc_slice empty = grpc_empty_slice();
-  c.request = grpc_raw_byte_buffer_create(&empty, 1);
-  if (c.Start(&c) != GRPC_CALL_OK) return false;
-  grpc_completion_queue_pluck(cq, &c, gpr_inf_future(GPR_CLOCK_REALTIME),
-                              nullptr);
-  if (c.status != GRPC_STATUS_OK || c.response == nullptr) return false;
-  *response = ByteBufferString(c.response);
-  return true;
-}
-
-// ---- the filter's stats, through its stats service ---------------------------------
-
-// The counters of one channel, decoded from grpcr.v1.GetStatsResponse.
+// The counters of one channel that the experiments report.
 struct ChannelStats {
   std::string name;
   uint64_t requests = 0, attempts = 0, retries = 0, budget_denied = 0;
@@ -385,107 +353,6 @@ struct ChannelStats {
   int breaker_state = 0;  // 0: no breaker, 1 CLOSED, 2 OPEN, 3 HALF_OPEN
   uint64_t transitions = 0, opened = 0;
 };
-
-// A minimal protobuf wire-format reader: just what GetStatsResponse needs.
-class Wire {
- public:
-  Wire(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
-  bool More() const { return p_ < end_ && ok_; }
-  bool ok() const { return ok_; }
-  uint64_t Varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
-      const uint8_t b = *p_++;
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return v;
-    }
-    ok_ = false;
-    return 0;
-  }
-  // Reads a field key; the value is then read or skipped by the caller.
-  void Key(uint32_t* field, uint32_t* type) {
-    const uint64_t k = Varint();
-    *field = static_cast<uint32_t>(k >> 3);
-    *type = static_cast<uint32_t>(k & 7);
-  }
-  Wire Sub() {  // a length-delimited field as its own reader
-    const uint64_t n = Varint();
-    if (!ok_ || n > static_cast<uint64_t>(end_ - p_)) {
-      ok_ = false;
-      return Wire(p_, 0);
-    }
-    Wire w(p_, static_cast<size_t>(n));
-    p_ += n;
-    return w;
-  }
-  std::string String() {
-    Wire w = Sub();
-    return std::string(reinterpret_cast<const char*>(w.p_),
-                       static_cast<size_t>(w.end_ - w.p_));
-  }
-  void Skip(uint32_t type) {
-    switch (type) {
-      case 0: Varint(); break;
-      case 1: Advance(8); break;
-      case 2: Sub(); break;
-      case 5: Advance(4); break;
-      default: ok_ = false;
-    }
-  }
-
- private:
-  void Advance(size_t n) {
-    if (n > static_cast<size_t>(end_ - p_)) ok_ = false;
-    else p_ += n;
-  }
-  const uint8_t* p_;
-  const uint8_t* end_;
-  bool ok_ = true;
-};
-
-// Decodes every ChannelStats of a GetStatsResponse, in the order sent.
-inline bool DecodeStats(const std::string& bytes,
-                        std::vector<ChannelStats>* out) {
-  Wire resp(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  while (resp.More()) {
-    uint32_t f, t;
-    resp.Key(&f, &t);
-    if (f != 1 || t != 2) {
-      resp.Skip(t);
-      continue;
-    }
-    Wire ch = resp.Sub();
-    ChannelStats s;
-    while (ch.More()) {
-      ch.Key(&f, &t);
-      if (f == 1 && t == 2) {
-        s.name = ch.String();
-      } else if (f == 3 && t == 2) {  // BreakerStats
-        Wire br = ch.Sub();
-        while (br.More()) {
-          br.Key(&f, &t);
-          if (t != 0) { br.Skip(t); continue; }
-          const uint64_t v = br.Varint();
-          if (f == 1) s.breaker_state = static_cast<int>(v);
-          if (f == 3) s.transitions = v;
-          if (f == 4) s.opened = v;
-        }
-      } else if (t == 0 && f >= 5 && f <= 9) {
-        const uint64_t v = ch.Varint();
-        if (f == 5) s.requests = v;
-        if (f == 6) s.attempts = v;
-        if (f == 7) s.retries = v;
-        if (f == 8) s.budget_denied = v;
-        if (f == 9) s.breaker_rejected = v;
-      } else {
-        ch.Skip(t);
-      }
-    }
-    if (!ch.ok()) return false;
-    out->push_back(std::move(s));
-  }
-  return resp.ok();
-}
 
 // The stats of the channel called `name`, or nullptr.
 inline const ChannelStats* FindChannel(const std::vector<ChannelStats>& all,
@@ -497,51 +364,41 @@ inline const ChannelStats* FindChannel(const std::vector<ChannelStats>& all,
   return found;
 }
 
-// Reads the process's own grpc-resilience stats through the stats service
-// (grpcr_stats_server_start on loopback, for the reader's lifetime): the
-// filter's registry is not part of the public API, the service is.
+// Reads the process's own grpc-resilience stats in process
+// (grpcr_stats_get, include/grpcr/grpcr.h): every channel with the filter.
 class StatsReader {
  public:
-  explicit StatsReader(int deadline_s) : deadline_s_(deadline_s) {
-    int port = 0;
-    if (grpcr_stats_server_start("127.0.0.1:0", &port) != 0) return;
-    // Our filter off: not a channel the stats should list.
-    channel_ = CreateChannel(LoopbackTarget(port),
-                             {IntArg(GRPCR_ARG_ENABLE, 0)});
-    cq_ = grpc_completion_queue_create_for_pluck(nullptr);
-  }
-  ~StatsReader() {
-    if (channel_ == nullptr) return;
-    grpc_channel_destroy(channel_);
-    DestroyPluckQueue(cq_);
-    grpcr_stats_server_stop();
-  }
-  StatsReader(const StatsReader&) = delete;
-  StatsReader& operator=(const StatsReader&) = delete;
-
-  // One GetStats call: every channel with the filter.
-  bool Read(std::vector<ChannelStats>* out) {
-    if (channel_ == nullptr) return false;
-    std::string bytes;
-    return CallAndWait(channel_, cq_, GRPCR_STATS_GET_STATS_METHOD,
-                       gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                    gpr_time_from_seconds(deadline_s_,
-                                                          GPR_TIMESPAN)),
-                       &bytes) &&
-           DecodeStats(bytes, out);
+  bool Read(std::vector<ChannelStats>* out) const {
+    grpcr_channel_snapshot* snaps = nullptr;
+    size_t n = 0;
+    if (grpcr_stats_get(nullptr, &snaps, &n) != 0) return false;
+    for (size_t i = 0; i < n; i++) {
+      const grpcr_channel_snapshot& c = snaps[i];
+      ChannelStats s;
+      s.name = c.name;
+      s.requests = c.requests;
+      s.attempts = c.attempts;
+      s.retries = c.retries;
+      s.budget_denied = c.budget_denied;
+      s.breaker_rejected = c.breaker_rejected;
+      if (c.has_breaker) {
+        // As in the stats proto: 0 no breaker, then CLOSED, OPEN, HALF_OPEN.
+        s.breaker_state = static_cast<int>(c.breaker.state) + 1;
+        s.transitions = c.breaker.transitions_total;
+        s.opened = c.breaker.opened_total;
+      }
+      out->push_back(std::move(s));
+    }
+    grpcr_channel_snapshots_free(snaps, n);
+    return true;
   }
   // The first channel with the filter (for a process that has one).
-  bool ReadFirst(ChannelStats* out) {
+  bool ReadFirst(ChannelStats* out) const {
     std::vector<ChannelStats> all;
     if (!Read(&all) || all.empty()) return false;
     *out = all.front();
     return true;
   }
-
- private:
-  const int deadline_s_;
-  grpc_channel* channel_ = nullptr;
-  grpc_completion_queue* cq_ = nullptr;
 };
 
 // ---- the programs' frame --------------------------------------------------------------

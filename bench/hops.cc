@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   std::vector<ChannelStats> stats;
   bool have_stats = false;
   if (filter) {
-    StatsReader reader(10);
+    StatsReader reader;
     have_stats = reader.Read(&stats);
   }
 

@@ -523,7 +523,7 @@ int main(int argc, char** argv) {
   timeline.Begin(t0);
   srv.SetTrigger(trigger_from, trigger_to);
   std::unique_ptr<StatsReader> stats;
-  if (opt.mode == "grpcr" || opt.mode == "budget") stats.reset(new StatsReader(5));
+  if (opt.mode == "grpcr" || opt.mode == "budget") stats.reset(new StatsReader());
 
   // The sampler: queue length and breaker state, once per bucket.
   std::atomic<bool> done{false};

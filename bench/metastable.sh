@@ -192,7 +192,7 @@ for m, rs in main:
               f"{med([num(r,'breaker_transitions') for r in rs])} | "
               f"{'; '.join(p for p in paths if p != '-') or '-'} |\n")
 md.append("\n`retries` and the budget/breaker columns come from the filter's stats "
-          "(read in-process through `grpcr_stats_server_start` + GetStats); gRPC's own retries "
+          "(read in process with `grpcr_stats_get`); gRPC's own retries "
           "are the server arrivals beyond the calls offered (the `server_retry_arrivals` "
           "column of summary.csv counts the `grpc-previous-rpc-attempts` header, which only "
           "gRPC's retries carry: see the note at the end). Offered per run: "
