@@ -78,7 +78,7 @@ stale() {
   return 1
 }
 
-headers=(include/grpcr/*.h src/*.h)
+headers=(include/grpcr/*.h src/*.h test/fuzz/*.h)
 core_objs=()
 rebuilt=0
 for src in src/*.c; do

@@ -41,48 +41,7 @@
 #include "grpcr/common.h"
 #include "grpcr/config.h"
 #include "json.h"
-
-/* A broken property: say which, then abort (libFuzzer saves the input). */
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                  \
-      abort();                                                         \
-    }                                                                  \
-  } while (0)
-
-/* Valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
-static bool valid_utf8(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      k = 1, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      k = 2, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      k = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (n - i <= k) return false;
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + j] & 0x3F);
-    }
-    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += k + 1;
-  }
-  return true;
-}
+#include "fuzz_checks.h"
 
 /* Text shown to people (error fields and messages): valid UTF-8 on one
  * line, every control character escaped. */

@@ -19,16 +19,7 @@
 #include <string.h>
 
 #include "grpcr/backoff.h"
-
-/* A broken property: say which, then abort (libFuzzer saves the input). */
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                  \
-      abort();                                                         \
-    }                                                                  \
-  } while (0)
+#include "fuzz_checks.h"
 
 /* The documented rule, written independently of src/backoff.c. */
 static grpcr_pushback reference(const uint8_t *s, size_t n, int64_t *ns) {

@@ -37,16 +37,7 @@
 #include "grpcr/status.h"
 #include "grpcr/v1/stats.pb-c.h"
 #include "stats_encode.h"
-
-/* A broken property: say which, then abort (libFuzzer saves the input). */
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                  \
-      abort();                                                         \
-    }                                                                  \
-  } while (0)
+#include "fuzz_checks.h"
 
 #define NS_PER_S 1000000000LL
 
