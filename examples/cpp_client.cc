@@ -23,7 +23,9 @@
 #include <sstream>
 #include <string>
 
+#ifndef GRPCR_EXAMPLE_WITHOUT_PLUGIN
 #include "grpcr/grpcr.h"  // the one header a service adds
+#endif
 
 namespace {
 
@@ -112,6 +114,11 @@ int main(int argc, char** argv) {
   // first use of gRPC (before any channel, server or grpc_init()). From then
   // on every client channel of the process gets retries with jitter, the
   // retry budget and the circuit breaker that its service config asks for.
+#ifdef GRPCR_EXAMPLE_WITHOUT_PLUGIN
+  // Built with -DGRPCR_EXAMPLE_WITHOUT_PLUGIN (the preload test's build):
+  // none of grpc-resilience is compiled in; the preload adds it.
+  opt.plugin = false;
+#else
   if (opt.plugin) {
     int err = grpcr_register();
     if (err != 0) {
@@ -119,6 +126,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+#endif
   // ---------------------------------------------------------------------
 
   // The policy lives in the service config, as gRPC's own retryPolicy does.
@@ -134,17 +142,21 @@ int main(int argc, char** argv) {
     config = ss.str();
     // Optional: a bad config makes every call fail with a vague status, so
     // check it once and print the exact fields.
+#ifndef GRPCR_EXAMPLE_WITHOUT_PLUGIN
     char* errors = nullptr;
     if (opt.plugin && grpcr_validate_service_config(config.c_str(), &errors) != 0) {
       std::cerr << "invalid service config:\n" << (errors ? errors : "") << "\n";
       grpcr_free(errors);
       return 2;
     }
+#endif
   }
 
   grpc::ChannelArguments args;
   if (!config.empty()) args.SetServiceConfigJSON(config);
+#ifndef GRPCR_EXAMPLE_WITHOUT_PLUGIN
   args.SetString(GRPCR_ARG_NAME, "cpp_client");  // optional: name in stats
+#endif
   auto channel = grpc::CreateCustomChannel(
       opt.target, grpc::InsecureChannelCredentials(), args);
   grpc::GenericStub stub(channel);

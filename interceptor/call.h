@@ -341,10 +341,9 @@ void ApplyMethodTimeout(
     CallData* calld,
     const grpc_core::internal::ClientChannelMethodParsedConfig* cc);
 
-// What the channel's known config says about the call's method: its retry
-// policy (null if none), and, applied to the call, client-channel's
-// per-method timeout and the request size limit.
-const MethodConfig* ApplyMethodConfig(
+// What the channel's known config says about the call's method, applied to
+// the call: client-channel's per-method timeout and the request size limit.
+void ApplyMethodConfig(
     CallData* calld, const grpc_core::ServiceConfigParser::ParsedConfigVector* vec,
     absl::optional<uint32_t>* max_send);
 

@@ -134,14 +134,13 @@ void ApplyMethodTimeout(
   }
 }
 
-// What the channel's known config says about the call's method: its retry
-// policy (null if none), and, applied to the call, client-channel's
-// per-method timeout and the request size limit.
-const MethodConfig* ApplyMethodConfig(
+// What the channel's known config says about the call's method, applied to
+// the call: client-channel's per-method timeout and the request size limit.
+void ApplyMethodConfig(
     CallData* calld, const grpc_core::ServiceConfigParser::ParsedConfigVector* vec,
     absl::optional<uint32_t>* max_send) {
   *max_send = calld->chand->max_send_size;
-  if (vec == nullptr) return nullptr;
+  if (vec == nullptr) return;
   ApplyMethodTimeout(
       calld,
       static_cast<const grpc_core::internal::ClientChannelMethodParsedConfig*>(
@@ -152,7 +151,6 @@ const MethodConfig* ApplyMethodConfig(
       (!max_send->has_value() || *size->max_send_size() < **max_send)) {
     *max_send = size->max_send_size();
   }
-  return static_cast<const MethodConfig*>((*vec)[ParserIndex()].get());
 }
 
 }  // namespace grpcr

@@ -47,51 +47,90 @@ size_t RetryBufferSize(const grpc_core::ChannelArgs& args) {
   return static_cast<size_t>(size < 0 ? 0 : size);
 }
 
+// The method's retry policy: the config's own, or, where the process policy
+// rules, the process policy's, except for a method gRPC's retry filter
+// retries itself (its retryPolicy): no call is retried by two layers.
+const MethodConfig* ChannelData::MethodOf(
+    const grpc_slice& path,
+    const grpc_core::ServiceConfigParser::ParsedConfigVector* vec) const {
+  if (!use_process) {
+    return vec != nullptr
+               ? static_cast<const MethodConfig*>((*vec)[ParserIndex()].get())
+               : nullptr;
+  }
+  if (vec != nullptr && retry_filter_below &&
+      (*vec)[RetryParserIndex()] != nullptr) {
+    return nullptr;
+  }
+  const auto* pvec = process->GetMethodParsedConfigVector(path);
+  return pvec != nullptr
+             ? static_cast<const MethodConfig*>((*pvec)[ParserIndex()].get())
+             : nullptr;
+}
+
 // The channel's policy and the service config it came from (null until a
-// config is known).
+// config is known), with the method's parsed configs and retry policy.
 void ChannelData::Current(
     const grpc_slice& path, PolicyPtr* p, RefCountedPtr<ServiceConfig>* source,
-    const grpc_core::ServiceConfigParser::ParsedConfigVector** vec) {
+    const grpc_core::ServiceConfigParser::ParsedConfigVector** vec,
+    const MethodConfig** method) {
   const size_t len = GRPC_SLICE_LENGTH(path);
   const uint8_t* bytes = GRPC_SLICE_START_PTR(path);
   std::lock_guard<std::mutex> lock(mu);
   *p = RefPolicy(policy.get());
   *source = policy_source;
   *vec = nullptr;
-  if (policy_source == nullptr) return;
+  *method = nullptr;
+  if (policy_source == nullptr && !use_process) return;
   const bool cacheable = len != 0 && len <= kMethodCachePathMax;
   if (cacheable) {
     for (const MethodLookup& m : method_cache) {
       if (m.path_len == len && memcmp(m.path, bytes, len) == 0) {
         *vec = m.vec;
+        *method = m.method;
         return;
       }
     }
   }
-  *vec = policy_source->GetMethodParsedConfigVector(path);
+  if (policy_source != nullptr) {
+    *vec = policy_source->GetMethodParsedConfigVector(path);
+  }
+  *method = MethodOf(path, *vec);
   if (!cacheable) return;
   MethodLookup& slot = method_cache[method_cache_next];
   method_cache_next = (method_cache_next + 1) % kMethodCacheSlots;
   memcpy(slot.path, bytes, len);
   slot.path_len = len;
   slot.vec = *vec;
+  slot.method = *method;
 }
 
 // Learns a service config: the policy is replaced only if the resilience
 // settings changed, and then only in the parts that changed. A policy
 // that cannot be built (out of memory) leaves the old one in place.
 void ChannelData::Learn(ServiceConfig* sc) {
+  const auto* own =
+      sc != nullptr ? static_cast<const GlobalConfig*>(
+                          sc->GetGlobalParsedConfig(ParserIndex()))
+                    : nullptr;
+  const bool from_process =
+      process != nullptr && (own == nullptr || !own->has_resilience);
   const auto* global =
-      static_cast<const GlobalConfig*>(sc->GetGlobalParsedConfig(ParserIndex()));
+      from_process ? static_cast<const GlobalConfig*>(
+                         process->GetGlobalParsedConfig(ParserIndex()))
+                   : own;
   std::lock_guard<std::mutex> lock(mu);
-  if (policy != nullptr && policy_source.get() == sc) return;
+  if (policy != nullptr && sc != nullptr && policy_source.get() == sc) return;
   grpcr_channel_config cfg = {};
   cfg.budget = grpcr_budget_config_default();
   if (global != nullptr) cfg = global->cfg;
-  policy_source = sc->Ref();
+  use_process = from_process;
   // Its look-ups were into the old config.
   for (MethodLookup& m : method_cache) m = MethodLookup();
-  config_known.store(true, std::memory_order_release);
+  if (sc != nullptr) {
+    policy_source = sc->Ref();
+    config_known.store(true, std::memory_order_release);
+  }
   if (policy != nullptr &&
       grpcr_channel_config_equal(grpcr_policy_config(policy.get()), &cfg)) {
     return;
@@ -114,9 +153,11 @@ void ChannelData::Learn(ServiceConfig* sc) {
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     const grpcr_channel_config* c = grpcr_policy_config(fresh);
     gpr_log(GPR_INFO,
-            "resilience[%s]: policy from service config: budget ratio=%g "
+            "resilience[%s]: policy from %s: budget ratio=%g "
             "floor=%g/s window=%" PRId64 "ms (%s), breaker %s (%s)",
-            name.c_str(), c->budget.ratio, c->budget.min_retries_per_second,
+            name.c_str(),
+            from_process ? "the process policy" : "service config",
+            c->budget.ratio, c->budget.min_retries_per_second,
             c->budget.window_ns / 1000000,
             policy == nullptr      ? "new"
             : change.budget_kept   ? "kept"

@@ -64,6 +64,9 @@ struct ChannelData {
   // own rule: retries enabled and not a minimal stack).
   bool retry_filter_below = false;
   absl::optional<uint32_t> max_send_size;
+  // Under the preload, the process policy (process_policy.h); null
+  // otherwise. Set at init, never changed.
+  grpc_core::ServiceConfig* process = nullptr;
 
   // Set once a service config is known (from the channel args, a call, or
   // client-channel): until then every call's first batch asks
@@ -87,24 +90,38 @@ struct ChannelData {
   std::string client_channel_json;
   // The last methods looked up in policy_source (emptied when it changes):
   // a call of a recent method skips the service config's hash look-up.
+  // The process policy rules the channel: its config has no resilience
+  // block, or no config is known yet.
+  bool use_process = false;
   struct MethodLookup {
     size_t path_len = 0;  // 0: empty slot
     char path[kMethodCachePathMax];
     const grpc_core::ServiceConfigParser::ParsedConfigVector* vec = nullptr;
+    const MethodConfig* method = nullptr;
   };
   MethodLookup method_cache[kMethodCacheSlots];
   size_t method_cache_next = 0;
 
   // The channel's policy, the service config it came from (both null until
-  // a config is known), and that config's parsed configs for `path` (null
-  // if it has none for that method). `*vec` lives as long as `*source`.
+  // a config is known, unless a process policy applies), that config's
+  // parsed configs for `path` (null if it has none for that method), and
+  // the method's retry policy: the config's own, or the process policy's
+  // where it rules (null if none). `*vec` lives as long as `*source`.
   void Current(const grpc_slice& path, PolicyPtr* p,
                grpc_core::RefCountedPtr<grpc_core::ServiceConfig>* source,
-               const grpc_core::ServiceConfigParser::ParsedConfigVector** vec);
+               const grpc_core::ServiceConfigParser::ParsedConfigVector** vec,
+               const MethodConfig** method);
+
+  // Under mu: the method's retry policy (see Current).
+  const MethodConfig* MethodOf(
+      const grpc_slice& path,
+      const grpc_core::ServiceConfigParser::ParsedConfigVector* vec) const;
 
   // Learns a service config: the policy is replaced only if the resilience
   // settings changed, and then only in the parts that changed. A policy
-  // that cannot be built (out of memory) leaves the old one in place.
+  // that cannot be built (out of memory) leaves the old one in place. The
+  // process policy rules instead where the config has no resilience block;
+  // sc is null to apply it before any config is known.
   void Learn(grpc_core::ServiceConfig* sc);
 
   // Asks client-channel for the service config it uses now (the resolver's,

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "src/core/ext/filters/client_channel/client_channel_service_config.h"
+#include "src/core/ext/filters/client_channel/retry_service_config.h"
 #include "src/core/ext/filters/message_size/message_size_filter.h"
 #include "src/core/lib/config/core_configuration.h"
 #include "src/core/lib/gprpp/validation_errors.h"
@@ -75,6 +76,22 @@ Tree ToTree(const grpc_core::Json& json) {
   return nullptr;
 }
 
+// Whether some methodConfig entry has a resilience block.
+bool HasMethodBlock(const grpc_core::Json& config) {
+  auto it = config.object_value().find("methodConfig");
+  if (it == config.object_value().end() ||
+      it->second.type() != grpc_core::Json::Type::ARRAY) {
+    return false;
+  }
+  for (const grpc_core::Json& entry : it->second.array_value()) {
+    if (entry.type() == grpc_core::Json::Type::OBJECT &&
+        entry.object_value().count("resilience") != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void AddOutOfMemory(grpc_core::ValidationErrors* errors) {
   errors->AddError("resilience: out of memory reading the service config");
 }
@@ -103,8 +120,10 @@ Parser::ParseGlobalParams(const grpc_core::ChannelArgs&,
     return nullptr;
   }
   if (json.type() == grpc_core::Json::Type::OBJECT) {
+    out->has_resilience = HasMethodBlock(json);
     auto it = json.object_value().find("resilience");
     if (it != json.object_value().end()) {
+      out->has_resilience = true;
       Tree block = ToTree(it->second);
       if (block == nullptr ||
           grpcr_json_add_member(root.get(), "resilience", strlen("resilience"),
@@ -153,6 +172,12 @@ size_t ParserIndex() {
   static const size_t index =
       grpc_core::CoreConfiguration::Get().service_config_parser().GetParserIndex(
           "resilience");
+  return index;
+}
+
+size_t RetryParserIndex() {
+  static const size_t index =
+      grpc_core::internal::RetryServiceConfigParser::ParserIndex();
   return index;
 }
 

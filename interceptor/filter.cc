@@ -17,6 +17,7 @@
 // combiner, and each hands it on exactly once: it starts a batch, returns the
 // application's closures (Closures, call.h), or stops.
 #include "call.h"
+#include "process_policy.h"
 
 namespace grpcr {
 
@@ -84,9 +85,11 @@ void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
   chand->MaybeLearnFromClientChannel();
   RefCountedPtr<ServiceConfig> source;
   const grpc_core::ServiceConfigParser::ParsedConfigVector* vec;
-  chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec);
+  const MethodConfig* method;
+  chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec,
+                 &method);
   absl::optional<uint32_t> max_send;
-  const MethodConfig* method = ApplyMethodConfig(calld, vec, &max_send);
+  ApplyMethodConfig(calld, vec, &max_send);
   calld->method_source = std::move(source);
   if (batch->send_message && max_send.has_value() &&
       batch->payload->send_message.send_message->Length() > *max_send) {
@@ -228,15 +231,19 @@ grpc_error_handle InitChannelElem(grpc_channel_element* elem,
       !channel_args.WantMinimalStack() &&
       channel_args.GetBool(GRPC_ARG_ENABLE_RETRIES).value_or(true);
   chand->max_send_size = MaxSendSize(channel_args);
+  chand->process = PreloadActive() ? ProcessServiceConfig() : nullptr;
   // A service config given as a channel argument is known now: parse it, so
   // that the breaker and the budget see the channel's very first call. (One
   // from the resolver is asked of client-channel at the next call's start,
-  // and learnt from calls as they are answered.)
+  // and learnt from calls as they are answered.) Without one, a process
+  // policy applies until a config is known.
   absl::optional<absl::string_view> json =
       channel_args.GetString(GRPC_ARG_SERVICE_CONFIG);
   if (json.has_value()) {
     auto sc = grpc_core::ServiceConfigImpl::Create(channel_args, *json);
     if (sc.ok() && *sc != nullptr) chand->Learn(sc->get());
+  } else if (chand->process != nullptr) {
+    chand->Learn(nullptr);
   }
   return absl::OkStatus();
 }

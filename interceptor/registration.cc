@@ -17,6 +17,7 @@
 #include "src/core/lib/surface/channel_stack_type.h"
 
 #include "grpcr/grpcr.h"
+#include "process_policy.h"
 
 // CoreConfiguration::RegisterBuilder aborts once the configuration has been
 // built (by a grpc_init() that has since been shut down, say), and gRPC has no
@@ -35,7 +36,10 @@ std::mutex g_mu;
 bool g_registered = false;
 
 bool AddFilter(grpc_core::ChannelStackBuilder* builder) {
-  if (builder->channel_args().GetBool(GRPCR_ARG_ENABLE).value_or(true)) {
+  const grpc_core::ChannelArgs& args = builder->channel_args();
+  grpcr::PreloadOnChannel();
+  if (args.GetBool(GRPCR_ARG_ENABLE).value_or(true) &&
+      grpcr::PreloadIncludes(args, builder->target())) {
     builder->PrependFilter(&grpcr::kFilter);
   }
   return true;
@@ -43,7 +47,12 @@ bool AddFilter(grpc_core::ChannelStackBuilder* builder) {
 
 }  // namespace
 
-extern "C" int grpcr_register(void) {
+namespace grpcr {
+
+// grpcr_register() and the preload's install: the preload runs inside
+// gRPC's configuration build, after grpc_init(), so only the configuration
+// itself says whether it is too late.
+int RegisterFilter(bool preload) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (g_registered) return GRPCR_OK;
   if (strcmp(grpc_version_string(), kCoreVersion) != 0) {
@@ -53,12 +62,16 @@ extern "C" int grpcr_register(void) {
             grpc_version_string(), kCoreVersion);
     return GRPCR_EVERSION;
   }
-  if (grpc_is_initialized() ||
+  if ((!preload && grpc_is_initialized()) ||
       grpcr_core_configuration_.load(std::memory_order_acquire) != nullptr) {
     return GRPCR_EINITIALIZED;
   }
   grpc_core::CoreConfiguration::RegisterBuilder(
-      [](grpc_core::CoreConfiguration::Builder* builder) {
+      [preload](grpc_core::CoreConfiguration::Builder* builder) {
+        if (preload) {
+          builder->channel_args_preconditioning()->RegisterStage(
+              MarkInternalChannel);
+        }
         // INT_MAX: run last among the stages, so PrependFilter puts us at
         // element 0, above client-channel.
         builder->channel_init()->RegisterStage(GRPC_CLIENT_CHANNEL, INT_MAX,
@@ -69,3 +82,7 @@ extern "C" int grpcr_register(void) {
   g_registered = true;
   return GRPCR_OK;
 }
+
+}  // namespace grpcr
+
+extern "C" int grpcr_register(void) { return grpcr::RegisterFilter(false); }

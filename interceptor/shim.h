@@ -28,6 +28,9 @@ extern const grpc_channel_filter kFilter;
 class GlobalConfig : public grpc_core::ServiceConfigParser::ParsedConfig {
  public:
   grpcr_channel_config cfg;
+  // The config has a resilience block (top-level or in a methodConfig
+  // entry): then it, not the process policy, rules the channel.
+  bool has_resilience = false;
 };
 
 // The parsed methodConfig[].resilience block.
@@ -53,8 +56,14 @@ class Parser : public grpc_core::ServiceConfigParser::Parser {
 // ours, client-channel's and the message-size filter's. Looked up once, not
 // per call (gRPC's own accessors compare names on every use).
 size_t ParserIndex();
+size_t RetryParserIndex();
 size_t ClientChannelParserIndex();
 size_t MessageSizeParserIndex();
+
+// Registers the filter and the parser in gRPC's configuration: for
+// grpcr_register() (preload false: refused once grpc_init() ran) and for
+// the preload's install (which also marks gRPC's internal channels).
+int RegisterFilter(bool preload);
 
 }  // namespace grpcr
 

@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config dpkg-dev
       libgrpc-dev libgrpc++-dev libabsl-dev libssl-dev zlib1g-dev libre2-dev libc-ares-dev
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       libgtest-dev valgrind prometheus python3 locales
-      clang libclang-rt-dev gnuplot-nox)
+      clang libclang-rt-dev gnuplot-nox ruby-grpc)
 
 say() { printf 'bootstrap: %s\n' "$*"; }
 

@@ -92,6 +92,17 @@ GRPCR_API int grpcr_config_parse_method(const char *json, size_t len,
 GRPCR_API int grpcr_config_validate(const char *json, size_t len,
                                     grpcr_config_errors *errs);
 
+/* A process policy (GRPCR_CONFIG, GRPCR_CONFIG_FILE, grpcr-run --config):
+ * a JSON object with at most a top-level "resilience" block and a
+ * "methodConfig" array whose entries have only "name" (gRPC's method names:
+ * {"service", "method"}, a method only with a service, no name twice) and
+ * "resilience" (required). Every other field is an error naming it: gRPC's
+ * own settings belong in the application's service config. The blocks are
+ * checked as grpcr_config_validate checks them. Returns 0, GRPCR_ECONFIG
+ * with errors appended, or GRPCR_ENOMEM. */
+GRPCR_API int grpcr_config_validate_process(const char *json, size_t len,
+                                            grpcr_config_errors *errs);
+
 /* Parses a duration in the proto3 JSON form gRPC uses ("0.1s", "30s",
  * up to 9 fractional digits). Returns 0 and sets *ns, or GRPCR_EINVAL. */
 GRPCR_API int grpcr_duration_parse(const char *s, int64_t *ns);
