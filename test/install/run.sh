@@ -65,7 +65,8 @@ check_tree() {
   local f
   for f in "$prefix/$includedir_rel/grpcr/grpcr.h" "$pcdir/grpcr.pc" \
            "$libdir/cmake/grpcr/grpcrConfig.cmake" "$libdir/cmake/grpcr/grpcrConfigVersion.cmake" \
-           "$libdir/cmake/grpcr/grpcrTargets.cmake" "$libdir/libgrpcr.so" "$libdir/libgrpcr.so.0"; do
+           "$libdir/cmake/grpcr/grpcrTargets.cmake" "$libdir/libgrpcr.so" "$libdir/libgrpcr.so.0" \
+           "$libdir/libgrpcr_preload.so" "$prefix/bin/grpcr-run"; do
     [ -e "$f" ] || fail "missing ${f#"$prefix"/}"
   done
 }
@@ -98,6 +99,23 @@ run_consumer() {
   sed 's/^/install-test:     | /' "$tmp/run.out"
   [ "$rc" = 0 ] || fail "$(basename "$bin") exited $rc"
   ok "$(basename "$bin") exited 0"
+}
+
+# $1: the prefix. grpcr-run must find the installed preload, and the
+# preload the installed libgrpcr.so.0 (from its own directory): an
+# unmodified program then logs the process policy it got.
+check_preload() {
+  local prefix=$1 got want
+  want=$(cd "$libdir" && pwd -P)/libgrpcr_preload.so
+  got=$("$prefix/bin/grpcr-run" -- sh -c 'echo "$LD_PRELOAD"')
+  [ "$got" = "$want" ] || fail "grpcr-run preloads '$got', not $want"
+  ok "grpcr-run preloads $want"
+  GRPC_TRACE=resilience GRPC_VERBOSITY=info "$prefix/bin/grpcr-run" \
+      --config-json '{"methodConfig":[{"name":[{}],"resilience":{"maxAttempts":2}}]}' \
+      -- "$build/preload_plain_client" 127.0.0.1:1 1 >"$tmp/preload.out" 2>&1 || true
+  grep -q "policy from the process policy" "$tmp/preload.out" ||
+    { tail -n 20 "$tmp/preload.out" >&2; fail "the installed preload installed nothing"; }
+  ok "an unmodified client under the installed grpcr-run got the process policy"
 }
 
 # $1: the prefix, $2: a name for the build.
@@ -150,6 +168,8 @@ for p in "$prefix" "$build" "$root"; do
 done
 ok "grpcr.pc and the CMake package name neither the prefix, the build nor the source tree"
 
+step "grpcr-run and libgrpcr_preload.so from $prefix"
+check_preload "$prefix"
 step "(a) CMake consumer (find_package(grpcr), CMAKE_PREFIX_PATH=$prefix)"
 build_with_cmake "$prefix" cmake-build
 step "(b) pkg-config consumer (PKG_CONFIG_PATH=$pcdir)"
@@ -164,6 +184,8 @@ mv "$prefix" "$moved"
 check_tree "$moved"
 ok "moved; $prefix is gone"
 
+step "grpcr-run and libgrpcr_preload.so from the moved prefix"
+check_preload "$moved"
 step "(b) pkg-config consumer from the moved prefix (PKG_CONFIG_PATH=$pcdir)"
 check_pkg_config "$moved"
 build_with_pkg_config consumer-pc-moved
