@@ -26,4 +26,24 @@ for bin in "$build"/it_*_test; do
     *) echo "FAILED (exit $rc)"; cat "$log"; status=1 ;;
   esac
 done
+# The preload's install path (process_policy.cc) runs in an unmodified
+# client, not in a test binary: run one such client under memcheck, with a
+# process policy that retries against a closed port.
+printf -- '-- valgrind preload_plain_client under libgrpcr_preload.so: '
+log="$build/preload_plain_client.valgrind.log"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# (valgrind hands LD_PRELOAD to the program it runs, after its own.)
+LD_PRELOAD="$build/libgrpcr_preload.so" \
+GRPCR_CONFIG='{"resilience":{"circuitBreaker":{"minimumCalls":3}},"methodConfig":[{"name":[{}],"resilience":{"maxAttempts":3,"initialBackoff":"0.01s"}}]}' \
+valgrind --error-exitcode=97 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+    --suppressions="$(dirname "$0")/valgrind.supp" \
+    "$build/preload_plain_client" "127.0.0.1:$port" 5 >"$log" 2>&1
+rc=$?
+if [ "$rc" = 0 ] && grep -q "ok 0 of 5" "$log" && grep -q "ERROR SUMMARY: 0 errors" "$log" &&
+   [ "$(grep -c 'circuit breaker open' "$log")" = 2 ]; then
+  echo "0 errors; 3 calls retried, 2 rejected by the breaker"
+else
+  echo "FAILED (exit $rc)"; cat "$log"; status=1
+fi
 exit $status
