@@ -199,6 +199,7 @@ void Decide(CallData* calld, Attempt* attempt,
     if (attempt->direct) ClearDirectResults(attempt);
     attempt->retried = true;
     grpcr_stats_on_retry(calld->chand->stats, delay_ns);
+    calld->retry_delay_ns += delay_ns;
     StartRetryTimer(calld, delay_ns);
     return;
   }

@@ -240,6 +240,10 @@ struct CallData {
   grpcr_backoff backoff;
   bool backoff_ready = false;
   uint32_t attempts = 0;
+  // The backoff delays waited so far, and where the call's figures go when
+  // it ends (its method's entry, or "other").
+  int64_t retry_delay_ns = 0;
+  grpcr_method_stats* method_stats = nullptr;
   Attempt* current = nullptr;
 
   // The request. While the application's send batch is held back, its own
@@ -323,6 +327,10 @@ void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin);
 // dependency is up, whatever the call does next. A stream or a watch gives
 // its verdict here, so it never holds a half-open probe slot while it lives.
 void GiveAnsweredVerdict(CallData* calld);
+
+// The call's final status in the channel's and its method's stats, with the
+// attempts it made (0 if the breaker rejected it).
+void RecordFinal(CallData* calld, int status, uint32_t attempts);
 
 // Gives the ticket back with no verdict: the call ended without one (the
 // library shut down under it) or is destroyed before its status was read.

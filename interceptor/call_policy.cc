@@ -97,6 +97,18 @@ void GiveAnsweredVerdict(CallData* calld) {
   GiveVerdict(calld, GRPC_STATUS_OK, GRPCR_ORIGIN_REMOTE);
 }
 
+// The call's final status in the channel's and its method's stats, with the
+// attempts it made (0 if the breaker rejected it). A call cancelled before
+// its first batch has no method entry yet: it counts as "other".
+void RecordFinal(CallData* calld, int status, uint32_t attempts) {
+  grpcr_channel_stats* stats = calld->chand->stats;
+  grpcr_stats_on_final(stats, status);
+  grpcr_method_stats* m = calld->method_stats != nullptr
+                              ? calld->method_stats
+                              : grpcr_stats_method(stats, nullptr, 0);
+  grpcr_method_stats_on_final(m, attempts, status, calld->retry_delay_ns);
+}
+
 // Gives the ticket back with no verdict: the call ended without one (the
 // library shut down under it) or is destroyed before its status was read.
 void ReleaseTicket(CallData* calld) {

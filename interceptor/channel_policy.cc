@@ -73,7 +73,7 @@ const MethodConfig* ChannelData::MethodOf(
 void ChannelData::Current(
     const grpc_slice& path, PolicyPtr* p, RefCountedPtr<ServiceConfig>* source,
     const grpc_core::ServiceConfigParser::ParsedConfigVector** vec,
-    const MethodConfig** method) {
+    const MethodConfig** method, grpcr_method_stats** mstats) {
   const size_t len = GRPC_SLICE_LENGTH(path);
   const uint8_t* bytes = GRPC_SLICE_START_PTR(path);
   std::lock_guard<std::mutex> lock(mu);
@@ -81,21 +81,24 @@ void ChannelData::Current(
   *source = policy_source;
   *vec = nullptr;
   *method = nullptr;
-  if (policy_source == nullptr && !use_process) return;
   const bool cacheable = len != 0 && len <= kMethodCachePathMax;
   if (cacheable) {
     for (const MethodLookup& m : method_cache) {
       if (m.path_len == len && memcmp(m.path, bytes, len) == 0) {
         *vec = m.vec;
         *method = m.method;
+        *mstats = m.stats;
         return;
       }
     }
   }
+  const absl::string_view name(reinterpret_cast<const char*>(bytes), len);
+  *mstats = Names(name) ? grpcr_stats_method(stats, name.data(), len)
+                        : grpcr_stats_method(stats, nullptr, 0);
   if (policy_source != nullptr) {
     *vec = policy_source->GetMethodParsedConfigVector(path);
   }
-  *method = MethodOf(path, *vec);
+  if (policy_source != nullptr || use_process) *method = MethodOf(path, *vec);
   if (!cacheable) return;
   MethodLookup& slot = method_cache[method_cache_next];
   method_cache_next = (method_cache_next + 1) % kMethodCacheSlots;
@@ -103,6 +106,21 @@ void ChannelData::Current(
   slot.path_len = len;
   slot.vec = *vec;
   slot.method = *method;
+  slot.stats = *mstats;
+}
+
+// Whether a ruling config names the method (exactly, or its whole service):
+// then it gets its own stats entry. The default name ([{}]) names none.
+bool ChannelData::Names(absl::string_view path) const {
+  auto global_of = [](ServiceConfig* sc) {
+    return sc != nullptr ? static_cast<const GlobalConfig*>(
+                               sc->GetGlobalParsedConfig(ParserIndex()))
+                         : nullptr;
+  };
+  const GlobalConfig* own = global_of(policy_source.get());
+  const GlobalConfig* proc = use_process ? global_of(process) : nullptr;
+  return (own != nullptr && own->Names(path)) ||
+         (proc != nullptr && proc->Names(path));
 }
 
 // Learns a service config: the policy is replaced only if the resilience

@@ -98,6 +98,7 @@ struct ChannelData {
     char path[kMethodCachePathMax];
     const grpc_core::ServiceConfigParser::ParsedConfigVector* vec = nullptr;
     const MethodConfig* method = nullptr;
+    grpcr_method_stats* stats = nullptr;
   };
   MethodLookup method_cache[kMethodCacheSlots];
   size_t method_cache_next = 0;
@@ -106,11 +107,17 @@ struct ChannelData {
   // a config is known, unless a process policy applies), that config's
   // parsed configs for `path` (null if it has none for that method), and
   // the method's retry policy: the config's own, or the process policy's
-  // where it rules (null if none). `*vec` lives as long as `*source`.
+  // where it rules (null if none), and the method's stats entry: its own if
+  // a ruling config names it, else "other". `*vec` lives as long as
+  // `*source`.
   void Current(const grpc_slice& path, PolicyPtr* p,
                grpc_core::RefCountedPtr<grpc_core::ServiceConfig>* source,
                const grpc_core::ServiceConfigParser::ParsedConfigVector** vec,
-               const MethodConfig** method);
+               const MethodConfig** method, grpcr_method_stats** mstats);
+
+  // Under mu: whether the channel's config (or the process policy, where it
+  // rules) names the method, so that it gets its own stats entry.
+  bool Names(absl::string_view path) const;
 
   // Under mu: the method's retry policy (see Current).
   const MethodConfig* MethodOf(

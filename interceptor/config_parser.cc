@@ -92,6 +92,41 @@ bool HasMethodBlock(const grpc_core::Json& config) {
   return false;
 }
 
+// The names of the config's methodConfig entries (gRPC validates them; a
+// malformed one is skipped here).
+void CollectNames(const grpc_core::Json& config, GlobalConfig* out) {
+  using Type = grpc_core::Json::Type;
+  auto it = config.object_value().find("methodConfig");
+  if (it == config.object_value().end() || it->second.type() != Type::ARRAY) {
+    return;
+  }
+  auto field = [](const grpc_core::Json& name, const char* key) {
+    auto f = name.object_value().find(key);
+    return f != name.object_value().end() && f->second.type() == Type::STRING
+               ? f->second.string_value()
+               : std::string();
+  };
+  for (const grpc_core::Json& entry : it->second.array_value()) {
+    if (entry.type() != Type::OBJECT) continue;
+    auto names = entry.object_value().find("name");
+    if (names == entry.object_value().end() ||
+        names->second.type() != Type::ARRAY) {
+      continue;
+    }
+    for (const grpc_core::Json& name : names->second.array_value()) {
+      if (name.type() != Type::OBJECT) continue;
+      const std::string service = field(name, "service");
+      const std::string method = field(name, "method");
+      if (service.empty()) continue;
+      if (method.empty()) {
+        out->named_services.push_back(service);
+      } else {
+        out->named_methods.push_back(absl::StrCat("/", service, "/", method));
+      }
+    }
+  }
+}
+
 void AddOutOfMemory(grpc_core::ValidationErrors* errors) {
   errors->AddError("resilience: out of memory reading the service config");
 }
@@ -121,6 +156,7 @@ Parser::ParseGlobalParams(const grpc_core::ChannelArgs&,
   }
   if (json.type() == grpc_core::Json::Type::OBJECT) {
     out->has_resilience = HasMethodBlock(json);
+    CollectNames(json, out.get());
     auto it = json.object_value().find("resilience");
     if (it != json.object_value().end()) {
       out->has_resilience = true;
@@ -173,6 +209,22 @@ size_t ParserIndex() {
       grpc_core::CoreConfiguration::Get().service_config_parser().GetParserIndex(
           "resilience");
   return index;
+}
+
+bool GlobalConfig::Names(absl::string_view path) const {
+  for (const std::string& m : named_methods) {
+    if (m == path) return true;
+  }
+  if (named_services.empty() || path.size() < 2 || path[0] != '/') {
+    return false;
+  }
+  const size_t slash = path.find('/', 1);
+  if (slash == absl::string_view::npos) return false;
+  const absl::string_view service = path.substr(1, slash - 1);
+  for (const std::string& s : named_services) {
+    if (s == service) return true;
+  }
+  return false;
 }
 
 size_t RetryParserIndex() {

@@ -308,7 +308,7 @@ void Finish(CallData* calld, int status, Closures* closures) {
   calld->finished = true;
   calld->final_status = status;
   GiveVerdict(calld, status, OriginOf(calld, status));
-  grpcr_stats_on_final(calld->chand->stats, status);
+  RecordFinal(calld, status, calld->attempts);
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO,
             "resilience[%s] call=%p: final status %s after %u attempt(s): %s",

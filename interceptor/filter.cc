@@ -86,8 +86,8 @@ void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
   RefCountedPtr<ServiceConfig> source;
   const grpc_core::ServiceConfigParser::ParsedConfigVector* vec;
   const MethodConfig* method;
-  chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec,
-                 &method);
+  chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec, &method,
+                 &calld->method_stats);
   absl::optional<uint32_t> max_send;
   ApplyMethodConfig(calld, vec, &max_send);
   calld->method_source = std::move(source);

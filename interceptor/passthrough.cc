@@ -27,7 +27,7 @@ void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   const int status =
       StatusFrom(error, calld->passthrough_trailing_md, calld->deadline);
-  grpcr_stats_on_final(calld->chand->stats, status);
+  RecordFinal(calld, status, 1);
   GiveVerdict(calld, status, OriginOf(calld, status));
   LearnFromContext(calld, calld->context);
   grpc_core::Closure::Run(DEBUG_LOCATION, calld->passthrough_original_ready,
@@ -89,7 +89,7 @@ void StartFirstPassthroughBatch(CallData* calld,
   // releases client-channel's call.
   calld->mode = Mode::kRejected;
   calld->failure = rejected;
-  grpcr_stats_on_final(chand->stats, GRPC_STATUS_UNAVAILABLE);
+  RecordFinal(calld, GRPC_STATUS_UNAVAILABLE, 0);
   Closures closures;
   AddParentCancel(calld, &closures);
   closures.AddFailedBatch(batch, rejected);

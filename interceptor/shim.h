@@ -12,6 +12,10 @@
 #include <stddef.h>
 
 #include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
 
 #include "src/core/lib/channel/channel_stack.h"
 #include "src/core/lib/debug/trace.h"
@@ -31,6 +35,10 @@ class GlobalConfig : public grpc_core::ServiceConfigParser::ParsedConfig {
   // The config has a resilience block (top-level or in a methodConfig
   // entry): then it, not the process policy, rules the channel.
   bool has_resilience = false;
+  // The methods its methodConfig names ("/svc/method"), and the services it
+  // names whole: these get their own stats entries.
+  std::vector<std::string> named_methods, named_services;
+  bool Names(absl::string_view path) const;
 };
 
 // The parsed methodConfig[].resilience block.

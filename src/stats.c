@@ -35,6 +35,24 @@ struct grpcr_channel_stats {
   _Atomic uint64_t local_errors;
   _Atomic uint64_t committed_too_large;
   _Atomic uint64_t config_updates;
+
+  /* Per-method entries: [0] is "other"; published with a release store of
+   * method_count, never removed before the channel's stats are freed. */
+  pthread_mutex_t methods_mu; /* serialises creation only */
+  _Atomic(grpcr_method_stats *) methods[GRPCR_METHOD_STATS_MAX + 1];
+  _Atomic size_t method_count;
+};
+
+struct grpcr_method_stats {
+  char *method;
+  _Atomic uint64_t requests;
+  _Atomic uint64_t attempts;
+  _Atomic uint64_t retries;
+  _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
+  _Atomic uint64_t retries_buckets[GRPCR_STATS_RETRIES_BUCKETS];
+  _Atomic uint64_t retries_sum;
+  _Atomic uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS];
+  _Atomic uint64_t delay_sum_ns;
 };
 
 struct grpcr_registry {
@@ -43,6 +61,16 @@ struct grpcr_registry {
 };
 
 static const double kWaitBounds[] = GRPCR_STATS_WAIT_BOUNDS;
+static const double kRetriesBounds[] = GRPCR_STATS_RETRIES_BOUNDS;
+
+_Static_assert(sizeof(kRetriesBounds) / sizeof(kRetriesBounds[0]) ==
+                   GRPCR_STATS_RETRIES_FINITE_BUCKETS,
+               "GRPCR_STATS_RETRIES_BOUNDS and FINITE_BUCKETS disagree");
+
+double grpcr_stats_retries_bound(size_t i) {
+  if (i >= GRPCR_STATS_RETRIES_FINITE_BUCKETS) return 0.0;
+  return kRetriesBounds[i];
+}
 
 _Static_assert(sizeof(kWaitBounds) / sizeof(kWaitBounds[0]) ==
                    GRPCR_STATS_WAIT_FINITE_BUCKETS,
@@ -76,6 +104,14 @@ grpcr_registry *grpcr_registry_create(void) {
 }
 
 static void entry_free(grpcr_channel_stats *s) {
+  size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
+  for (size_t i = 0; i < n; i++) {
+    grpcr_method_stats *m = atomic_load_explicit(&s->methods[i],
+                                                 memory_order_relaxed);
+    if (m != NULL) free(m->method);
+    free(m);
+  }
+  pthread_mutex_destroy(&s->methods_mu);
   grpcr_breaker_destroy(s->breaker);
   grpcr_budget_release(s->budget);
   free(s->name);
@@ -99,6 +135,10 @@ grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,
                                         const char *target) {
   grpcr_channel_stats *s = calloc(1, sizeof(*s));
   if (s == NULL) return NULL;
+  if (pthread_mutex_init(&s->methods_mu, NULL) != 0) {
+    free(s);
+    return NULL;
+  }
   s->name = dup_or_empty(name);
   s->target = dup_or_empty(target);
   if (s->name == NULL || s->target == NULL) {
@@ -194,6 +234,101 @@ void grpcr_stats_on_final(grpcr_channel_stats *s, int code) {
   inc(&s->finished);
 }
 
+static grpcr_method_stats *method_new(const char *name, size_t len) {
+  grpcr_method_stats *m = calloc(1, sizeof(*m));
+  if (m == NULL) return NULL;
+  m->method = strndup(name, len);
+  if (m->method == NULL) {
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Entry i, once published (i < method_count). */
+static grpcr_method_stats *method_at(grpcr_channel_stats *s, size_t i) {
+  return atomic_load_explicit(&s->methods[i], memory_order_acquire);
+}
+
+static grpcr_method_stats *find_method(grpcr_channel_stats *s, size_t from,
+                                       const char *name, size_t len) {
+  size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
+  for (size_t i = from; i < n; i++) {
+    grpcr_method_stats *m = method_at(s, i);
+    if (strlen(m->method) == len && memcmp(m->method, name, len) == 0) {
+      return m;
+    }
+  }
+  return NULL;
+}
+
+/* Appends an entry (under methods_mu); NULL if full or on ENOMEM. */
+static grpcr_method_stats *add_method(grpcr_channel_stats *s,
+                                      const char *name, size_t len) {
+  size_t n = atomic_load_explicit(&s->method_count, memory_order_relaxed);
+  if (n > GRPCR_METHOD_STATS_MAX) return NULL;
+  grpcr_method_stats *m = method_new(name, len);
+  if (m == NULL) return NULL;
+  atomic_store_explicit(&s->methods[n], m, memory_order_release);
+  atomic_store_explicit(&s->method_count, n + 1, memory_order_release);
+  return m;
+}
+
+static grpcr_method_stats *other_method(grpcr_channel_stats *s) {
+  if (atomic_load_explicit(&s->method_count, memory_order_acquire) > 0) {
+    return method_at(s, 0);
+  }
+  pthread_mutex_lock(&s->methods_mu);
+  grpcr_method_stats *m =
+      atomic_load_explicit(&s->method_count, memory_order_relaxed) > 0
+          ? method_at(s, 0)
+          : add_method(s, GRPCR_METHOD_OTHER, strlen(GRPCR_METHOD_OTHER));
+  pthread_mutex_unlock(&s->methods_mu);
+  return m;
+}
+
+grpcr_method_stats *grpcr_stats_method(grpcr_channel_stats *s,
+                                       const char *method, size_t len) {
+  if (s == NULL) return NULL;
+  grpcr_method_stats *other = other_method(s); /* always entry 0 */
+  if (method == NULL || other == NULL) return other;
+  grpcr_method_stats *m = find_method(s, 1, method, len);
+  if (m != NULL) return m;
+  pthread_mutex_lock(&s->methods_mu);
+  m = find_method(s, 1, method, len);
+  if (m == NULL) m = add_method(s, method, len);
+  pthread_mutex_unlock(&s->methods_mu);
+  return m != NULL ? m : other;
+}
+
+static size_t retries_bucket(uint64_t retries) {
+  size_t i = 0;
+  while (i < GRPCR_STATS_RETRIES_FINITE_BUCKETS &&
+         (double)retries > kRetriesBounds[i]) {
+    i++;
+  }
+  return i;
+}
+
+void grpcr_method_stats_on_final(grpcr_method_stats *m, uint32_t attempts,
+                                 int code, int64_t retry_delay_ns) {
+  if (m == NULL) return;
+  if (code < 0 || code >= GRPCR_STATUS_COUNT) code = GRPCR_STATUS_UNKNOWN;
+  const uint64_t retries = attempts > 1 ? attempts - 1 : 0;
+  if (retries > 0) {
+    if (retry_delay_ns < 0) retry_delay_ns = 0;
+    inc(&m->delay_buckets[wait_bucket(retry_delay_ns)]);
+    atomic_fetch_add_explicit(&m->delay_sum_ns, (uint64_t)retry_delay_ns,
+                              memory_order_release);
+    atomic_fetch_add_explicit(&m->retries_sum, retries, memory_order_release);
+    inc(&m->retries_buckets[retries_bucket(retries)]);
+  }
+  inc(&m->status_counts[code]);
+  atomic_fetch_add_explicit(&m->retries, retries, memory_order_release);
+  atomic_fetch_add_explicit(&m->attempts, attempts, memory_order_release);
+  inc(&m->requests);
+}
+
 double grpcr_stats_wait_quantile(
     const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS], double q) {
   uint64_t total = 0;
@@ -249,6 +384,44 @@ static void snapshot_counters(grpcr_channel_stats *s,
   o->retry_wait_p99_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.99);
 }
 
+/* Read in the reverse of the order on_final writes (requests last), so
+ * every counted call has its histograms counted. Entries with no calls
+ * are left out. */
+static int snapshot_methods(grpcr_channel_stats *s,
+                            grpcr_channel_snapshot *o) {
+  size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
+  if (n == 0) return GRPCR_OK;
+  o->methods = calloc(n, sizeof(*o->methods));
+  if (o->methods == NULL) return GRPCR_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    grpcr_method_stats *m = method_at(s, i);
+    grpcr_method_snapshot *q = &o->methods[o->method_count];
+    q->requests = load(&m->requests);
+    if (q->requests == 0) continue;
+    q->attempts = load(&m->attempts);
+    q->retries = load(&m->retries);
+    for (size_t k = 0; k < GRPCR_STATUS_COUNT; k++)
+      q->status_counts[k] = load(&m->status_counts[k]);
+    q->retries_sum = load(&m->retries_sum);
+    q->retried_calls = 0;
+    for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++) {
+      q->retries_buckets[k] = load(&m->retries_buckets[k]);
+      q->retried_calls += q->retries_buckets[k];
+    }
+    q->delay_sum_s = (double)load(&m->delay_sum_ns) / 1e9;
+    for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
+      q->delay_buckets[k] = load(&m->delay_buckets[k]);
+    q->method = strdup(m->method);
+    if (q->method == NULL) return GRPCR_ENOMEM;
+    o->method_count++;
+  }
+  if (o->method_count == 0) {
+    free(o->methods);
+    o->methods = NULL;
+  }
+  return GRPCR_OK;
+}
+
 static bool matches(const grpcr_channel_stats *s, const char *filter) {
   return filter == NULL || filter[0] == '\0' || strcmp(s->name, filter) == 0;
 }
@@ -287,6 +460,11 @@ int grpcr_registry_snapshot(grpcr_registry *r, int64_t now_ns,
       return GRPCR_ENOMEM;
     }
     snapshot_counters(s, o);
+    if (snapshot_methods(s, o) != GRPCR_OK) {
+      pthread_mutex_unlock(&r->mu);
+      grpcr_channel_snapshots_free(snaps, k);
+      return GRPCR_ENOMEM;
+    }
     if (s->breaker != NULL) {
       o->has_breaker = true;
       grpcr_breaker_snapshot_get(s->breaker, now_ns, &o->breaker);
@@ -308,6 +486,9 @@ void grpcr_channel_snapshots_free(grpcr_channel_snapshot *snaps,
   for (size_t i = 0; i < count; i++) {
     free(snaps[i].name);
     free(snaps[i].target);
+    for (size_t k = 0; k < snaps[i].method_count; k++)
+      free(snaps[i].methods[k].method);
+    free(snaps[i].methods);
   }
   free(snaps);
 }

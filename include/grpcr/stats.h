@@ -81,6 +81,52 @@ GRPCR_API void grpcr_stats_on_config_update(grpcr_channel_stats *s);
 /* The call's one final status. Codes outside 0..16 count as UNKNOWN. */
 GRPCR_API void grpcr_stats_on_final(grpcr_channel_stats *s, int code);
 
+/* Per-method figures, recorded when a call ends. A channel keeps its own
+ * entry for at most GRPCR_METHOD_STATS_MAX methods (the shim asks only for
+ * methods its service config names); every other call, and every call past
+ * that bound, is recorded under GRPCR_METHOD_OTHER, so the number of series
+ * a channel exports is bounded whatever methods are called. */
+#define GRPCR_METHOD_STATS_MAX 64
+#define GRPCR_METHOD_OTHER "other"
+/* Bucket bounds of the retries-per-call histogram (gRFC A96's
+ * grpc.client.call.retries), upper-inclusive; one +Inf bucket follows. */
+#define GRPCR_STATS_RETRIES_BOUNDS {1, 2, 3, 4, 5, 10, 20, 50, 100}
+#define GRPCR_STATS_RETRIES_FINITE_BUCKETS 9
+#define GRPCR_STATS_RETRIES_BUCKETS (GRPCR_STATS_RETRIES_FINITE_BUCKETS + 1)
+GRPCR_API double grpcr_stats_retries_bound(size_t i);
+
+typedef struct grpcr_method_stats grpcr_method_stats;
+
+/* The entry of method (a full path, "/pkg.Service/Method", len bytes) on
+ * the channel, created if new; the GRPCR_METHOD_OTHER entry if method is
+ * NULL, if the channel already has GRPCR_METHOD_STATS_MAX methods, or on
+ * ENOMEM (then NULL if even that one cannot be made). Lives as long as the
+ * channel's stats. Thread-safe; lock-free once the entry exists. */
+GRPCR_API grpcr_method_stats *grpcr_stats_method(grpcr_channel_stats *s,
+                                                 const char *method,
+                                                 size_t len);
+/* One finished call: its attempts (0 for a call the breaker rejected), its
+ * final status, and the backoff delays it waited in all. A call with
+ * retries (attempts > 1) is also recorded in the retries and retry-delay
+ * histograms, as A96 records them. NULL m is a no-op. */
+GRPCR_API void grpcr_method_stats_on_final(grpcr_method_stats *m,
+                                           uint32_t attempts, int code,
+                                           int64_t retry_delay_ns);
+
+typedef struct {
+  char *method; /* "/pkg.Service/Method" or GRPCR_METHOD_OTHER */
+  uint64_t requests; /* calls ended */
+  uint64_t attempts;
+  uint64_t retries;
+  uint64_t status_counts[GRPCR_STATUS_COUNT];
+  /* Calls that retried: retries per call, and the delay they waited. */
+  uint64_t retries_buckets[GRPCR_STATS_RETRIES_BUCKETS]; /* not cumulative */
+  uint64_t retried_calls;
+  uint64_t retries_sum;
+  uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS]; /* not cumulative */
+  double delay_sum_s;
+} grpcr_method_snapshot;
+
 typedef struct {
   char *name;
   char *target;
@@ -104,6 +150,10 @@ typedef struct {
   grpcr_breaker_snapshot breaker;
   bool has_budget;
   grpcr_budget_snapshot budget;
+  /* Per method, in the order the methods were first seen (other first,
+   * when it has calls); freed with the snapshot. */
+  grpcr_method_snapshot *methods;
+  size_t method_count;
 } grpcr_channel_snapshot;
 
 /* Snapshots every entry (or only those named name_filter, if not NULL or

@@ -446,3 +446,128 @@ TEST_F(StatsTest, SnapshotsDuringConcurrentUpdatesStayConsistent) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Per-method figures.
+
+class MethodStatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    reg_ = grpcr_registry_create();
+    ASSERT_NE(reg_, nullptr);
+    ch_ = grpcr_registry_add(reg_, "ch", "dns:///t");
+    ASSERT_NE(ch_, nullptr);
+  }
+  void TearDown() override {
+    grpcr_channel_snapshots_free(snaps_, n_);
+    grpcr_registry_destroy(reg_);
+  }
+  const grpcr_channel_snapshot& Snap() {
+    grpcr_channel_snapshots_free(snaps_, n_);
+    EXPECT_EQ(grpcr_registry_snapshot(reg_, 0, nullptr, &snaps_, &n_), 0);
+    EXPECT_EQ(n_, 1u);
+    return snaps_[0];
+  }
+  grpcr_method_stats* Method(const std::string& path) {
+    return grpcr_stats_method(ch_, path.data(), path.size());
+  }
+  grpcr_registry* reg_ = nullptr;
+  grpcr_channel_stats* ch_ = nullptr;
+  grpcr_channel_snapshot* snaps_ = nullptr;
+  size_t n_ = 0;
+};
+
+TEST_F(MethodStatsTest, NoCallsNoMethods) {
+  Method("/a.A/M");
+  grpcr_stats_method(ch_, nullptr, 0);
+  EXPECT_EQ(Snap().method_count, 0u);
+  EXPECT_EQ(Snap().methods, nullptr);
+}
+
+TEST_F(MethodStatsTest, CountsPerMethodExactly) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* say = Method("/echo.Echo/Say");
+  EXPECT_EQ(Method("/echo.Echo/Say"), say);
+  grpcr_method_stats* other = grpcr_stats_method(ch_, nullptr, 0);
+  ASSERT_NE(say, other);
+  grpcr_method_stats_on_final(say, 1, kOk, 0);
+  grpcr_method_stats_on_final(say, 3, kOk, 15 * kMs);        // 2 retries
+  grpcr_method_stats_on_final(say, 7, kUnavailable, 2500 * kMs);  // 6
+  grpcr_method_stats_on_final(other, 0, kUnavailable, 0);    // rejected
+  grpcr_method_stats_on_final(other, 1, 99, 0);              // -> UNKNOWN
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, 2u);
+  const grpcr_method_snapshot& o = s.methods[0];
+  EXPECT_STREQ(o.method, GRPCR_METHOD_OTHER);
+  EXPECT_EQ(o.requests, 2u);
+  EXPECT_EQ(o.attempts, 1u);
+  EXPECT_EQ(o.retries, 0u);
+  EXPECT_EQ(o.retried_calls, 0u);
+  EXPECT_EQ(o.status_counts[kUnavailable], 1u);
+  EXPECT_EQ(o.status_counts[kUnknown], 1u);
+  const grpcr_method_snapshot& m = s.methods[1];
+  EXPECT_STREQ(m.method, "/echo.Echo/Say");
+  EXPECT_EQ(m.requests, 3u);
+  EXPECT_EQ(m.attempts, 11u);
+  EXPECT_EQ(m.retries, 8u);
+  EXPECT_EQ(m.status_counts[kOk], 2u);
+  EXPECT_EQ(m.status_counts[kUnavailable], 1u);
+  // Only the two calls that retried are in the histograms: 2 retries in
+  // the bucket le=2, 6 in le=10; 15 ms in le=0.025, 2.5 s in le=2.5.
+  EXPECT_EQ(m.retried_calls, 2u);
+  EXPECT_EQ(m.retries_sum, 8u);
+  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) {
+    const uint64_t want = i == 1 || i == 5 ? 1 : 0;
+    EXPECT_EQ(m.retries_buckets[i], want) << "bucket " << i;
+  }
+  EXPECT_EQ(grpcr_stats_retries_bound(1), 2.0);
+  EXPECT_EQ(grpcr_stats_retries_bound(5), 10.0);
+  EXPECT_DOUBLE_EQ(m.delay_sum_s, 2.515);
+  uint64_t delays = 0;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
+    delays += m.delay_buckets[i];
+    if (grpcr_stats_wait_bound(i) == 0.025 || grpcr_stats_wait_bound(i) == 2.5) {
+      EXPECT_EQ(m.delay_buckets[i], 1u) << "bucket " << i;
+    }
+  }
+  EXPECT_EQ(delays, 2u);
+}
+
+TEST_F(MethodStatsTest, MethodsPastTheBoundGoToOther) {
+  grpcr_method_stats* other = grpcr_stats_method(ch_, nullptr, 0);
+  for (int i = 0; i < GRPCR_METHOD_STATS_MAX; i++) {
+    grpcr_method_stats* m = Method("/s/m" + std::to_string(i));
+    EXPECT_NE(m, other) << i;
+    grpcr_method_stats_on_final(m, 1, kOk, 0);
+  }
+  grpcr_method_stats* extra = Method("/s/extra");
+  EXPECT_EQ(extra, other);
+  grpcr_method_stats_on_final(extra, 1, kOk, 0);
+  EXPECT_EQ(Method("/s/m0"), Method("/s/m0"));
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, GRPCR_METHOD_STATS_MAX + 1u);
+  EXPECT_STREQ(s.methods[0].method, GRPCR_METHOD_OTHER);
+  EXPECT_EQ(s.methods[0].requests, 1u);
+}
+
+TEST_F(MethodStatsTest, ConcurrentCallersShareOneEntryPerMethod) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < 1000; i++) {
+        grpcr_method_stats_on_final(Method("/s/m" + std::to_string(i % 8)), 2,
+                                    kOk, 1000);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, 8u);  // "other" has no calls
+  uint64_t requests = 0;
+  for (size_t i = 0; i < s.method_count; i++) {
+    EXPECT_EQ(s.methods[i].requests, 500u) << s.methods[i].method;
+    EXPECT_EQ(s.methods[i].retries, 500u);
+    requests += s.methods[i].requests;
+  }
+  EXPECT_EQ(requests, 4000u);
+}

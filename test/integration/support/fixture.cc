@@ -1149,6 +1149,8 @@ bool FindStats(const std::string& channel_name, grpcr_channel_snapshot* out) {
     *out = snaps[0];
     out->name = nullptr;
     out->target = nullptr;
+    out->methods = nullptr;  // freed below: read them with grpcr_stats_get
+    out->method_count = 0;
   }
   grpcr_channel_snapshots_free(snaps, count);
   return found;

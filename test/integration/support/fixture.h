@@ -345,7 +345,8 @@ StreamResult EchoStream(grpc_channel* ch, const std::string& method,
 
 // The channel's counters from the shim's registry (by GRPCR_ARG_NAME). The
 // entry exists from channel creation until the channel is destroyed, so read
-// it before destroying the channel. name/target are not copied (nullptr).
+// it before destroying the channel. name/target and the per-method entries
+// are not copied (nullptr).
 // FindStats returns false (and leaves *out zeroed) if there is no entry;
 // StatsFor then returns all zeros.
 bool FindStats(const std::string& channel_name, grpcr_channel_snapshot* out);
