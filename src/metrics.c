@@ -1,6 +1,7 @@
-/* The metric catalog and its Prometheus renderer (include/grpcr/metrics.h).
- * Each family is one row of kFamilies: its name, type and help, which
- * channels have it, and how it writes a channel's samples. */
+/* The metric catalog and its renderers (include/grpcr/metrics.h): text
+ * format 0.0.4 and OpenMetrics 1.0.0. Each family is one row of kFamilies:
+ * its name, type and help, which channels have it, and how it writes a
+ * channel's samples; both formats walk the same rows. */
 #include "grpcr/metrics.h"
 
 #include <inttypes.h>
@@ -18,11 +19,19 @@ typedef struct {
   char *labels; /* channel="...",target="..." */
 } series;
 
+typedef enum { FORMAT_PROMETHEUS, FORMAT_OPENMETRICS } format;
+
 typedef struct {
   grpcr_metric_info info;
   /* Does the channel have this family? NULL: every channel does. */
   bool (*applies)(const grpcr_channel_snapshot *s);
-  void (*emit)(FILE *f, const char *name, const series *c);
+  /* The samples are named alike in both formats; only a histogram's le
+   * values are written differently. */
+  void (*emit)(FILE *f, const char *name, const series *c, format fmt);
+  /* Instead of emit, for a family whose series are not per channel (gRFC
+   * A96's, labelled by method and target): all of its samples at once. */
+  void (*emit_all)(FILE *f, const char *name, const series *ss, size_t n,
+                   format fmt);
 } family;
 
 static double ns_to_s(int64_t ns) { return (double)ns / 1e9; }
@@ -52,15 +61,17 @@ static bool has_budget(const grpcr_channel_snapshot *s) {
   return s->has_budget;
 }
 
-#define EMIT_U64(fn, expr)                                          \
-  static void fn(FILE *f, const char *name, const series *c) {      \
-    const grpcr_channel_snapshot *s = c->s;                         \
-    sample_u64(f, name, c->labels, "", (expr));                     \
+#define EMIT_U64(fn, expr)                                                \
+  static void fn(FILE *f, const char *name, const series *c, format fmt) { \
+    const grpcr_channel_snapshot *s = c->s;                               \
+    (void)fmt;                                                            \
+    sample_u64(f, name, c->labels, "", (expr));                           \
   }
-#define EMIT_DBL(fn, expr)                                          \
-  static void fn(FILE *f, const char *name, const series *c) {      \
-    const grpcr_channel_snapshot *s = c->s;                         \
-    sample_dbl(f, name, "", c->labels, (expr));                     \
+#define EMIT_DBL(fn, expr)                                                \
+  static void fn(FILE *f, const char *name, const series *c, format fmt) { \
+    const grpcr_channel_snapshot *s = c->s;                               \
+    (void)fmt;                                                            \
+    sample_dbl(f, name, "", c->labels, (expr));                           \
   }
 
 EMIT_U64(emit_requests, s->requests)
@@ -89,7 +100,9 @@ EMIT_U64(emit_config_updates, s->config_updates)
 
 /* 0 closed, 1 open, 2 half-open (as the HELP says); 0 for a state outside
  * the enum. */
-static void emit_breaker_state(FILE *f, const char *name, const series *c) {
+static void emit_breaker_state(FILE *f, const char *name, const series *c,
+                               format fmt) {
+  (void)fmt;
   int v;
   switch (c->s->breaker.state) {
     case GRPCR_BREAKER_OPEN: v = 1; break;
@@ -101,7 +114,8 @@ static void emit_breaker_state(FILE *f, const char *name, const series *c) {
 
 /* attempt="1" .. attempt="9", then "10+" for the last slot. */
 static void emit_attempts_by_number(FILE *f, const char *name,
-                                    const series *c) {
+                                    const series *c, format fmt) {
+  (void)fmt;
   for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++) {
     char extra[48];
     bool last = i + 1 == GRPCR_STATS_ATTEMPT_SLOTS;
@@ -112,7 +126,9 @@ static void emit_attempts_by_number(FILE *f, const char *name,
 }
 
 /* Every code, zero counts included, in code order. */
-static void emit_calls(FILE *f, const char *name, const series *c) {
+static void emit_calls(FILE *f, const char *name, const series *c,
+                       format fmt) {
+  (void)fmt;
   for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
     fprintf(f, "%s{%s,code=\"", name, c->labels);
     grpcr_text_write_label_value(f, grpcr_status_name(code));
@@ -120,15 +136,26 @@ static void emit_calls(FILE *f, const char *name, const series *c) {
   }
 }
 
+/* A bucket bound as an le value. OpenMetrics wants its canonical form, Go's
+ * %g with ".0" added to a whole number ("1.0", "0.0025", "60.0"); text
+ * format 0.0.4 keeps the shortest ("1"), as it always has. */
+static void format_le(char *buf, size_t len, double bound, format fmt) {
+  grpcr_text_format_double(buf, len, bound);
+  if (fmt == FORMAT_OPENMETRICS && strpbrk(buf, ".e") == NULL &&
+      strlen(buf) + 2 < len)
+    strcat(buf, ".0");
+}
+
 /* The snapshot's buckets are not cumulative; the format's are. The last
  * one is le="+Inf". */
-static void emit_wait_histogram(FILE *f, const char *name, const series *c) {
+static void emit_wait_histogram(FILE *f, const char *name, const series *c,
+                                format fmt) {
   const grpcr_channel_snapshot *s = c->s;
   uint64_t cumulative = 0;
   for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
     char le[32];
     if (i < GRPCR_STATS_WAIT_FINITE_BUCKETS)
-      grpcr_text_format_double(le, sizeof(le), grpcr_stats_wait_bound(i));
+      format_le(le, sizeof(le), grpcr_stats_wait_bound(i), fmt);
     else
       strcpy(le, "+Inf");
     cumulative += s->retry_wait_buckets[i];
@@ -140,93 +167,263 @@ static void emit_wait_histogram(FILE *f, const char *name, const series *c) {
           s->retry_wait_count);
 }
 
+static bool has_methods(const grpcr_channel_snapshot *s) {
+  return s->method_count > 0;
+}
+
+/* A96's grpc.method: the method's full name without the leading '/'
+ * ("echo.Echo/Say"), or "other". Ours use the same value. */
+static const char *method_label(const grpcr_method_snapshot *m) {
+  return m->method[0] == '/' ? m->method + 1 : m->method;
+}
+
+/* The channel's labels and method="..." for each of its methods. */
+typedef uint64_t (*method_value)(const grpcr_method_snapshot *m);
+
+static void emit_per_method(FILE *f, const char *name, const series *c,
+                            method_value value) {
+  for (size_t i = 0; i < c->s->method_count; i++) {
+    const grpcr_method_snapshot *m = &c->s->methods[i];
+    fprintf(f, "%s{%s,method=\"", name, c->labels);
+    grpcr_text_write_label_value(f, method_label(m));
+    fprintf(f, "\"} %" PRIu64 "\n", value(m));
+  }
+}
+
+#define EMIT_METHOD(fn, field)                                            \
+  static uint64_t fn##_value(const grpcr_method_snapshot *m) {            \
+    return m->field;                                                      \
+  }                                                                       \
+  static void fn(FILE *f, const char *name, const series *c, format fmt) { \
+    (void)fmt;                                                            \
+    emit_per_method(f, name, c, fn##_value);                              \
+  }
+
+EMIT_METHOD(emit_method_requests, requests)
+EMIT_METHOD(emit_method_attempts, attempts)
+EMIT_METHOD(emit_method_retries, retries)
+
+static void emit_method_calls(FILE *f, const char *name, const series *c,
+                              format fmt) {
+  (void)fmt;
+  for (size_t i = 0; i < c->s->method_count; i++) {
+    const grpcr_method_snapshot *m = &c->s->methods[i];
+    for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
+      fprintf(f, "%s{%s,method=\"", name, c->labels);
+      grpcr_text_write_label_value(f, method_label(m));
+      fputs("\",code=\"", f);
+      grpcr_text_write_label_value(f, grpcr_status_name(code));
+      fprintf(f, "\"} %" PRIu64 "\n", m->status_counts[code]);
+    }
+  }
+}
+
+/* A96's histograms are per (grpc.method, grpc.target), as gRPC's own
+ * OpenTelemetry plugin records them: the channels with the same target
+ * are added up, each pair written once, at its first channel. */
+typedef struct {
+  uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS]; /* the larger of the two */
+  uint64_t count;
+  double sum;
+} a96_histogram;
+
+typedef void (*a96_read)(const grpcr_method_snapshot *m, a96_histogram *h);
+
+static void read_retries(const grpcr_method_snapshot *m, a96_histogram *h) {
+  for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++)
+    h->buckets[k] += m->retries_buckets[k];
+  h->count += m->retried_calls;
+  h->sum += (double)m->retries_sum;
+}
+
+static void read_delay(const grpcr_method_snapshot *m, a96_histogram *h) {
+  for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
+    h->buckets[k] += m->delay_buckets[k];
+  h->count += m->retried_calls;
+  h->sum += m->delay_sum_s;
+}
+
+static const grpcr_method_snapshot *find_method(
+    const grpcr_channel_snapshot *s, const char *method) {
+  for (size_t k = 0; k < s->method_count; k++)
+    if (strcmp(s->methods[k].method, method) == 0) return &s->methods[k];
+  return NULL;
+}
+
+static bool same_target(const grpcr_channel_snapshot *a,
+                        const grpcr_channel_snapshot *b) {
+  return strcmp(a->target != NULL ? a->target : "",
+                b->target != NULL ? b->target : "") == 0;
+}
+
+static void emit_a96(FILE *f, const char *name, const series *ss, size_t n,
+                     format fmt, a96_read read, size_t finite,
+                     double (*bound)(size_t)) {
+  for (size_t i = 0; i < n; i++) {
+    const grpcr_channel_snapshot *s = ss[i].s;
+    for (size_t k = 0; k < s->method_count; k++) {
+      const char *method = s->methods[k].method;
+      bool seen = false;
+      for (size_t j = 0; j < i && !seen; j++)
+        seen = same_target(ss[j].s, s) && find_method(ss[j].s, method);
+      if (seen) continue;
+      a96_histogram h = {{0}, 0, 0.0};
+      for (size_t j = i; j < n; j++) {
+        const grpcr_method_snapshot *m =
+            same_target(ss[j].s, s) ? find_method(ss[j].s, method) : NULL;
+        if (m != NULL) read(m, &h);
+      }
+      size_t len = 0;
+      char *labels = NULL;
+      FILE *l = open_memstream(&labels, &len);
+      if (l == NULL) continue;
+      fputs("grpc_method=\"", l);
+      grpcr_text_write_label_value(l, method_label(&s->methods[k]));
+      fputs("\",grpc_target=\"", l);
+      grpcr_text_write_label_value(l, s->target != NULL ? s->target : "");
+      fputc('"', l);
+      if (fclose(l) != 0) {
+        free(labels);
+        continue;
+      }
+      uint64_t cumulative = 0;
+      for (size_t b = 0; b <= finite; b++) {
+        char le[32];
+        if (b < finite)
+          format_le(le, sizeof(le), bound(b), fmt);
+        else
+          strcpy(le, "+Inf");
+        cumulative += h.buckets[b];
+        fprintf(f, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels,
+                le, cumulative);
+      }
+      sample_dbl(f, name, "_sum", labels, h.sum);
+      fprintf(f, "%s_count{%s} %" PRIu64 "\n", name, labels, h.count);
+      free(labels);
+    }
+  }
+}
+
+static void emit_a96_retries(FILE *f, const char *name, const series *ss,
+                             size_t n, format fmt) {
+  emit_a96(f, name, ss, n, fmt, read_retries,
+           GRPCR_STATS_RETRIES_FINITE_BUCKETS, grpcr_stats_retries_bound);
+}
+
+static void emit_a96_delay(FILE *f, const char *name, const series *ss,
+                           size_t n, format fmt) {
+  emit_a96(f, name, ss, n, fmt, read_delay, GRPCR_STATS_WAIT_FINITE_BUCKETS,
+           grpcr_stats_wait_bound);
+}
+
 static const family kFamilies[] = {
     {{"grpcr_requests_total", GRPCR_METRIC_COUNTER,
       "Calls the application started on the channel."},
-     NULL, emit_requests},
+     NULL, emit_requests, NULL},
     {{"grpcr_attempts_total", GRPCR_METRIC_COUNTER,
       "Attempts sent to the transport (calls rejected by the breaker make "
       "none)."},
-     NULL, emit_attempts},
+     NULL, emit_attempts, NULL},
     {{"grpcr_retry_attempts_total", GRPCR_METRIC_COUNTER,
       "Attempts by their number within the call; attempt=\"10+\" counts the "
       "tenth and every later one."},
-     NULL, emit_attempts_by_number},
+     NULL, emit_attempts_by_number, NULL},
     {{"grpcr_retries_total", GRPCR_METRIC_COUNTER,
       "Attempts after the first of a call."},
-     NULL, emit_retries},
+     NULL, emit_retries, NULL},
     {{"grpcr_retry_budget_denied_total", GRPCR_METRIC_COUNTER,
       "Retries the retry budget refused."},
-     NULL, emit_budget_denied},
+     NULL, emit_budget_denied, NULL},
     {{"grpcr_retry_budget_utilization", GRPCR_METRIC_GAUGE,
       "Retries spent over retries allowed in the budget's window (0..1)."},
-     has_budget, emit_budget_util},
+     has_budget, emit_budget_util, NULL},
     {{"grpcr_retry_budget_window_requests", GRPCR_METRIC_GAUGE,
       "Requests counted in the retry budget's current window."},
-     has_budget, emit_budget_win_requests},
+     has_budget, emit_budget_win_requests, NULL},
     {{"grpcr_retry_budget_window_retries", GRPCR_METRIC_GAUGE,
       "Retries spent in the retry budget's current window."},
-     has_budget, emit_budget_win_retries},
+     has_budget, emit_budget_win_retries, NULL},
     {{"grpcr_retry_budget_window_allowed", GRPCR_METRIC_GAUGE,
       "Retries the retry budget's current window allows."},
-     has_budget, emit_budget_win_allowed},
+     has_budget, emit_budget_win_allowed, NULL},
     {{"grpcr_retry_wait_duration_seconds", GRPCR_METRIC_HISTOGRAM,
       "Time waited before each retry."},
-     NULL, emit_wait_histogram},
+     NULL, emit_wait_histogram, NULL},
     {{"grpcr_circuit_breaker_state", GRPCR_METRIC_GAUGE,
       "Circuit breaker state: 0 closed, 1 open, 2 "
       "half-open."},
-     has_breaker, emit_breaker_state},
+     has_breaker, emit_breaker_state, NULL},
     {{"grpcr_circuit_breaker_time_in_state_seconds", GRPCR_METRIC_GAUGE,
       "Seconds since the circuit breaker entered its current state."},
-     has_breaker, emit_breaker_time_in_state},
+     has_breaker, emit_breaker_time_in_state, NULL},
     {{"grpcr_circuit_breaker_open_duration_seconds", GRPCR_METRIC_GAUGE,
       "The configured time the circuit breaker stays open."},
-     has_breaker, emit_breaker_open_duration},
+     has_breaker, emit_breaker_open_duration, NULL},
     {{"grpcr_circuit_breaker_open_seconds_total", GRPCR_METRIC_COUNTER,
       "Seconds the circuit breaker has spent open, including now."},
-     has_breaker, emit_breaker_open_seconds},
+     has_breaker, emit_breaker_open_seconds, NULL},
     {{"grpcr_circuit_breaker_rejected_calls_total", GRPCR_METRIC_COUNTER,
       "Calls failed fast because the circuit breaker was open."},
-     NULL, emit_breaker_rejected},
+     NULL, emit_breaker_rejected, NULL},
     {{"grpcr_circuit_breaker_transitions_total", GRPCR_METRIC_COUNTER,
       "Circuit breaker state changes."},
-     has_breaker, emit_breaker_transitions},
+     has_breaker, emit_breaker_transitions, NULL},
     {{"grpcr_circuit_breaker_opened_total", GRPCR_METRIC_COUNTER,
       "Circuit breaker transitions into open."},
-     has_breaker, emit_breaker_opened},
+     has_breaker, emit_breaker_opened, NULL},
     {{"grpcr_circuit_breaker_window_calls", GRPCR_METRIC_GAUGE,
       "Finished calls in the circuit breaker's current window."},
-     has_breaker, emit_breaker_win_calls},
+     has_breaker, emit_breaker_win_calls, NULL},
     {{"grpcr_circuit_breaker_window_failures", GRPCR_METRIC_GAUGE,
       "Failed calls in the circuit breaker's current window."},
-     has_breaker, emit_breaker_win_failures},
+     has_breaker, emit_breaker_win_failures, NULL},
     {{"grpcr_circuit_breaker_no_verdict_total", GRPCR_METRIC_COUNTER,
       "Admitted calls that gave the circuit breaker no verdict (cancelled, "
       "out of time on the client, dropped before their status)."},
-     has_breaker, emit_breaker_no_verdict},
+     has_breaker, emit_breaker_no_verdict, NULL},
     {{"grpcr_circuit_breaker_probes_freed_total", GRPCR_METRIC_COUNTER,
       "Half-open probes that ended without a verdict and freed their slot."},
-     has_breaker, emit_breaker_probes_freed},
+     has_breaker, emit_breaker_probes_freed, NULL},
     {{"grpcr_circuit_breaker_probes_expired_total", GRPCR_METRIC_COUNTER,
       "Half-open probes that held their slot for probeTimeout and lost it."},
-     has_breaker, emit_breaker_probes_expired},
+     has_breaker, emit_breaker_probes_expired, NULL},
     {{"grpcr_circuit_breaker_probes_in_flight", GRPCR_METRIC_GAUGE,
       "Half-open probe slots held now."},
-     has_breaker, emit_breaker_probes_in_flight},
+     has_breaker, emit_breaker_probes_in_flight, NULL},
     {{"grpcr_local_errors_total", GRPCR_METRIC_COUNTER,
       "Calls whose request broke a local limit (max send size): never "
       "retried, not seen by the circuit breaker."},
-     NULL, emit_local_errors},
+     NULL, emit_local_errors, NULL},
     {{"grpcr_committed_too_large_total", GRPCR_METRIC_COUNTER,
       "Calls whose request exceeded the per-RPC retry buffer: sent once."},
-     NULL, emit_committed_too_large},
+     NULL, emit_committed_too_large, NULL},
     {{"grpcr_config_updates_total", GRPCR_METRIC_COUNTER,
       "Service-config changes applied to the channel's policy."},
-     NULL, emit_config_updates},
+     NULL, emit_config_updates, NULL},
     {{"grpcr_calls_total", GRPCR_METRIC_COUNTER,
       "Calls by final status code (one per call, not per attempt)."},
-     NULL, emit_calls},
+     NULL, emit_calls, NULL},
+    {{"grpcr_method_requests_total", GRPCR_METRIC_COUNTER,
+      "Calls ended, by method (methods the service config names; the rest "
+      "as method=\"other\")."},
+     has_methods, emit_method_requests, NULL},
+    {{"grpcr_method_attempts_total", GRPCR_METRIC_COUNTER,
+      "Attempts of the calls ended, by method."},
+     has_methods, emit_method_attempts, NULL},
+    {{"grpcr_method_retries_total", GRPCR_METRIC_COUNTER,
+      "Retries of the calls ended, by method."},
+     has_methods, emit_method_retries, NULL},
+    {{"grpcr_method_calls_total", GRPCR_METRIC_COUNTER,
+      "Calls ended, by method and final status code."},
+     has_methods, emit_method_calls, NULL},
+    {{"grpc_client_call_retries", GRPCR_METRIC_HISTOGRAM,
+      "Retries per call, for calls that retried (gRFC A96 "
+      "grpc.client.call.retries)."},
+     has_methods, NULL, emit_a96_retries},
+    {{"grpc_client_call_retry_delay_seconds", GRPCR_METRIC_HISTOGRAM,
+      "Total backoff delay of a call that retried (gRFC A96 "
+      "grpc.client.call.retry_delay)."},
+     has_methods, NULL, emit_a96_delay},
 };
 
 #define FAMILY_COUNT (sizeof(kFamilies) / sizeof(kFamilies[0]))
@@ -282,9 +479,43 @@ static bool applies(const family *fam, const grpcr_channel_snapshot *s) {
   return fam->applies == NULL || fam->applies(s);
 }
 
-int grpcr_metrics_write_prometheus(FILE *f,
-                                   const grpcr_channel_snapshot *snaps,
-                                   size_t n) {
+/* OpenMetrics names a counter's family without the _total its sample
+ * keeps: the length of name to print as the family. */
+static int family_name_len(const family *fam, format fmt) {
+  const char *name = fam->info.name;
+  size_t len = strlen(name);
+  static const char kTotal[] = "_total";
+  const size_t suffix = sizeof(kTotal) - 1;
+  if (fmt == FORMAT_OPENMETRICS && fam->info.type == GRPCR_METRIC_COUNTER &&
+      len > suffix && strcmp(name + len - suffix, kTotal) == 0)
+    len -= suffix;
+  return (int)len;
+}
+
+/* The metadata lines: HELP then TYPE in text format 0.0.4; in OpenMetrics
+ * TYPE, UNIT (seconds, for a family named so) and HELP, the order its spec
+ * recommends, with the help escaped as its ABNF requires. */
+static void write_metadata(FILE *f, const family *fam, format fmt) {
+  const char *name = fam->info.name;
+  const char *type = grpcr_metric_type_name(fam->info.type);
+  if (fmt == FORMAT_PROMETHEUS) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, fam->info.help, name,
+            type);
+    return;
+  }
+  int len = family_name_len(fam, fmt);
+  fprintf(f, "# TYPE %.*s %s\n", len, name, type);
+  static const char kSeconds[] = "_seconds";
+  const int suffix = (int)sizeof(kSeconds) - 1;
+  if (len > suffix && strncmp(name + len - suffix, kSeconds, suffix) == 0)
+    fprintf(f, "# UNIT %.*s seconds\n", len, name);
+  fprintf(f, "# HELP %.*s ", len, name);
+  grpcr_text_write_label_value(f, fam->info.help);
+  fputc('\n', f);
+}
+
+static int write_exposition(FILE *f, const grpcr_channel_snapshot *snaps,
+                            size_t n, format fmt) {
   series *ss = calloc(n + 1, sizeof(*ss));
   if (ss == NULL) return GRPCR_ENOMEM;
   bool ok = make_labels(ss, snaps, n);
@@ -293,26 +524,29 @@ int grpcr_metrics_write_prometheus(FILE *f,
     bool any = false;
     for (size_t i = 0; i < n && !any; i++) any = applies(fam, &snaps[i]);
     if (!any) continue;
-    const char *type = grpcr_metric_type_name(fam->info.type);
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->info.name, fam->info.help,
-            fam->info.name, type);
+    write_metadata(f, fam, fmt);
+    if (fam->emit_all != NULL) {
+      fam->emit_all(f, fam->info.name, ss, n, fmt);
+      continue;
+    }
     for (size_t i = 0; i < n; i++)
-      if (applies(fam, &snaps[i])) fam->emit(f, fam->info.name, &ss[i]);
+      if (applies(fam, &snaps[i])) fam->emit(f, fam->info.name, &ss[i], fmt);
   }
+  if (ok && fmt == FORMAT_OPENMETRICS) fputs("# EOF\n", f);
   for (size_t i = 0; i < n; i++) free(ss[i].labels);
   free(ss);
   return ok ? GRPCR_OK : GRPCR_ENOMEM;
 }
 
-int grpcr_metrics_prometheus_text(const grpcr_channel_snapshot *snaps,
-                                  size_t n, char **out, size_t *len) {
+static int exposition_text(const grpcr_channel_snapshot *snaps, size_t n,
+                           format fmt, char **out, size_t *len) {
   *out = NULL;
   *len = 0;
   char *buf = NULL;
   size_t size = 0;
   FILE *m = open_memstream(&buf, &size);
   if (m == NULL) return GRPCR_ENOMEM;
-  int rc = grpcr_metrics_write_prometheus(m, snaps, n);
+  int rc = write_exposition(m, snaps, n, fmt);
   if (ferror(m)) rc = GRPCR_ENOMEM;
   if (fclose(m) != 0) rc = GRPCR_ENOMEM;
   if (rc != GRPCR_OK) {
@@ -322,4 +556,26 @@ int grpcr_metrics_prometheus_text(const grpcr_channel_snapshot *snaps,
   *out = buf;
   *len = size;
   return GRPCR_OK;
+}
+
+int grpcr_metrics_write_prometheus(FILE *f,
+                                   const grpcr_channel_snapshot *snaps,
+                                   size_t n) {
+  return write_exposition(f, snaps, n, FORMAT_PROMETHEUS);
+}
+
+int grpcr_metrics_prometheus_text(const grpcr_channel_snapshot *snaps,
+                                  size_t n, char **out, size_t *len) {
+  return exposition_text(snaps, n, FORMAT_PROMETHEUS, out, len);
+}
+
+int grpcr_metrics_write_openmetrics(FILE *f,
+                                    const grpcr_channel_snapshot *snaps,
+                                    size_t n) {
+  return write_exposition(f, snaps, n, FORMAT_OPENMETRICS);
+}
+
+int grpcr_metrics_openmetrics_text(const grpcr_channel_snapshot *snaps,
+                                   size_t n, char **out, size_t *len) {
+  return exposition_text(snaps, n, FORMAT_OPENMETRICS, out, len);
 }

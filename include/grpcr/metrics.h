@@ -1,8 +1,9 @@
 /* The metric catalog: every Prometheus family grpc-resilience exports (name,
- * type, help text), and the renderer that writes channel snapshots
- * (grpcr/stats.h) as text exposition format 0.0.4. One table drives both,
- * so grpcr-stats --prometheus and an in-process exporter print the same
- * series.
+ * type, help text), and the renderers that write channel snapshots
+ * (grpcr/stats.h) as text exposition format 0.0.4 or as OpenMetrics 1.0.0.
+ * One table drives all three, so grpcr-stats --prometheus, the /metrics
+ * endpoint (grpcr_metrics_http_start) and an in-process exporter print the
+ * same series.
  *
  * Every series carries channel="<name>" and target="<target>"; a second
  * snapshot with the same name and target as an earlier one gets
@@ -54,6 +55,27 @@ GRPCR_API int grpcr_metrics_write_prometheus(
  * grpcr_free) and its length *len, without the NUL. Returns 0 or
  * GRPCR_ENOMEM (then *out is NULL). */
 GRPCR_API int grpcr_metrics_prometheus_text(
+    const grpcr_channel_snapshot *snaps, size_t n, char **out, size_t *len);
+
+/* The HTTP Content-Type of each format. */
+#define GRPCR_METRICS_PROMETHEUS_CONTENT_TYPE \
+  "text/plain; version=0.0.4; charset=utf-8"
+#define GRPCR_METRICS_OPENMETRICS_CONTENT_TYPE \
+  "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/* The same series as OpenMetrics 1.0.0 text: a counter's TYPE and HELP name
+ * its family without "_total" (its samples keep it), families named
+ * *_seconds carry "# UNIT <family> seconds", metadata comes in the order
+ * TYPE, UNIT, HELP, HELP text is escaped like a label value, le values are
+ * canonical ("1.0", "+Inf"), and the exposition ends with "# EOF" (no
+ * channels: only that line). Returns as grpcr_metrics_write_prometheus; on
+ * GRPCR_ENOMEM the partial exposition has no "# EOF", so an ingestor
+ * rejects it whole. */
+GRPCR_API int grpcr_metrics_write_openmetrics(
+    FILE *f, const grpcr_channel_snapshot *snaps, size_t n);
+
+/* That exposition in a new buffer, as grpcr_metrics_prometheus_text. */
+GRPCR_API int grpcr_metrics_openmetrics_text(
     const grpcr_channel_snapshot *snaps, size_t n, char **out, size_t *len);
 
 #ifdef __cplusplus
