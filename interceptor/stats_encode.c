@@ -4,22 +4,48 @@
 #include "stats_encode.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grpcr/v1/stats.pb-c.h"
 
-/* One channel's message and every sub-message it points to, in one block. */
+/* A wait histogram and its buckets, in one block. */
+typedef struct {
+  Grpcr__V1__RetryWaitHistogram h;
+  Grpcr__V1__RetryWaitHistogram__Bucket buckets[GRPCR_STATS_WAIT_BUCKETS];
+  Grpcr__V1__RetryWaitHistogram__Bucket *bucket_ptrs[GRPCR_STATS_WAIT_BUCKETS];
+} wait_msg;
+
+/* All 17 status counts, in one block. */
+typedef struct {
+  Grpcr__V1__StatusCount counts[GRPCR_STATUS_COUNT];
+  Grpcr__V1__StatusCount *ptrs[GRPCR_STATUS_COUNT];
+} statuses_msg;
+
+/* One method's message and every sub-message it points to, in one block. */
+typedef struct {
+  Grpcr__V1__MethodStats m;
+  statuses_msg statuses;
+  Grpcr__V1__RetriesHistogram retries;
+  Grpcr__V1__RetriesHistogram__Bucket
+      retries_buckets[GRPCR_STATS_RETRIES_BUCKETS];
+  Grpcr__V1__RetriesHistogram__Bucket
+      *retries_bucket_ptrs[GRPCR_STATS_RETRIES_BUCKETS];
+  wait_msg delay;
+} method_msg;
+
+/* One channel's message and every sub-message it points to, in one block,
+ * but for its methods' (one more block, as many as the channel has). */
 typedef struct {
   Grpcr__V1__ChannelStats ch;
   Grpcr__V1__BreakerStats breaker;
   Grpcr__V1__BudgetStats budget;
-  Grpcr__V1__RetryWaitHistogram wait;
-  Grpcr__V1__RetryWaitHistogram__Bucket buckets[GRPCR_STATS_WAIT_BUCKETS];
-  Grpcr__V1__RetryWaitHistogram__Bucket *bucket_ptrs[GRPCR_STATS_WAIT_BUCKETS];
-  Grpcr__V1__StatusCount statuses[GRPCR_STATUS_COUNT];
-  Grpcr__V1__StatusCount *status_ptrs[GRPCR_STATUS_COUNT];
+  wait_msg wait;
+  statuses_msg statuses;
   uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
+  method_msg *methods;
+  Grpcr__V1__MethodStats **method_ptrs;
 } channel_msg;
 
 static double ns_to_s(int64_t ns) { return (double)ns / 1e9; }
@@ -36,8 +62,80 @@ static Grpcr__V1__BreakerState breaker_state_msg(grpcr_breaker_state s) {
   return GRPCR__V1__BREAKER_STATE__BREAKER_STATE_UNSPECIFIED;
 }
 
+/* Fills w with every bucket of a wait histogram. */
+static void wait_msg_fill(wait_msg *w,
+                          const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS],
+                          uint64_t count, double sum_s, double p50_s,
+                          double p99_s) {
+  grpcr__v1__retry_wait_histogram__init(&w->h);
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
+    Grpcr__V1__RetryWaitHistogram__Bucket *b = &w->buckets[i];
+    grpcr__v1__retry_wait_histogram__bucket__init(b);
+    b->upper_bound_seconds = i < GRPCR_STATS_WAIT_FINITE_BUCKETS
+                                 ? grpcr_stats_wait_bound(i)
+                                 : (double)INFINITY;
+    b->count = buckets[i];
+    w->bucket_ptrs[i] = b;
+  }
+  w->h.n_buckets = GRPCR_STATS_WAIT_BUCKETS;
+  w->h.buckets = w->bucket_ptrs;
+  w->h.sum_seconds = sum_s;
+  w->h.count = count;
+  w->h.p50_seconds = p50_s;
+  w->h.p99_seconds = p99_s;
+}
+
+/* Fills m with one entry per code, in code order. */
+static void statuses_msg_fill(statuses_msg *m,
+                              const uint64_t counts[GRPCR_STATUS_COUNT]) {
+  for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
+    Grpcr__V1__StatusCount *c = &m->counts[code];
+    grpcr__v1__status_count__init(c);
+    /* protobuf-c's strings are char *; packing only reads them. */
+    c->code_name = (char *)grpcr_status_name(code);
+    c->code = code;
+    c->count = counts[code];
+    m->ptrs[code] = c;
+  }
+}
+
 /* Fills m from s; m's strings point into s, which must outlive it. */
-static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
+static void method_msg_fill(method_msg *m, const grpcr_method_snapshot *s) {
+  grpcr__v1__method_stats__init(&m->m);
+  m->m.method = s->method;
+  m->m.requests = s->requests;
+  m->m.attempts = s->attempts;
+  m->m.retries = s->retries;
+  statuses_msg_fill(&m->statuses, s->status_counts);
+  m->m.n_status_counts = GRPCR_STATUS_COUNT;
+  m->m.status_counts = m->statuses.ptrs;
+
+  grpcr__v1__retries_histogram__init(&m->retries);
+  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) {
+    Grpcr__V1__RetriesHistogram__Bucket *b = &m->retries_buckets[i];
+    grpcr__v1__retries_histogram__bucket__init(b);
+    b->upper_bound = i < GRPCR_STATS_RETRIES_FINITE_BUCKETS
+                         ? grpcr_stats_retries_bound(i)
+                         : (double)INFINITY;
+    b->count = s->retries_buckets[i];
+    m->retries_bucket_ptrs[i] = b;
+  }
+  m->retries.n_buckets = GRPCR_STATS_RETRIES_BUCKETS;
+  m->retries.buckets = m->retries_bucket_ptrs;
+  m->retries.count = s->retried_calls;
+  m->retries.sum = s->retries_sum;
+  m->m.retries_per_call = &m->retries;
+
+  /* One delay per retried call; the snapshot has no quantiles of its own. */
+  wait_msg_fill(&m->delay, s->delay_buckets, s->retried_calls, s->delay_sum_s,
+                grpcr_stats_wait_quantile(s->delay_buckets, 0.5),
+                grpcr_stats_wait_quantile(s->delay_buckets, 0.99));
+  m->m.retry_delay = &m->delay.h;
+}
+
+/* Fills m from s; m's strings point into s, which must outlive it. false
+ * on ENOMEM; free with channel_msg_free either way. */
+static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   grpcr__v1__channel_stats__init(&m->ch);
   m->ch.name = s->name;
   m->ch.target = s->target;
@@ -89,35 +187,30 @@ static void channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   m->ch.n_attempts_by_number = GRPCR_STATS_ATTEMPT_SLOTS;
   m->ch.attempts_by_number = m->attempts_by_number;
 
-  grpcr__v1__retry_wait_histogram__init(&m->wait);
-  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
-    Grpcr__V1__RetryWaitHistogram__Bucket *b = &m->buckets[i];
-    grpcr__v1__retry_wait_histogram__bucket__init(b);
-    b->upper_bound_seconds = i < GRPCR_STATS_WAIT_FINITE_BUCKETS
-                                 ? grpcr_stats_wait_bound(i)
-                                 : (double)INFINITY;
-    b->count = s->retry_wait_buckets[i];
-    m->bucket_ptrs[i] = b;
-  }
-  m->wait.n_buckets = GRPCR_STATS_WAIT_BUCKETS;
-  m->wait.buckets = m->bucket_ptrs;
-  m->wait.sum_seconds = s->retry_wait_sum_s;
-  m->wait.count = s->retry_wait_count;
-  m->wait.p50_seconds = s->retry_wait_p50_s;
-  m->wait.p99_seconds = s->retry_wait_p99_s;
-  m->ch.retry_wait = &m->wait;
+  wait_msg_fill(&m->wait, s->retry_wait_buckets, s->retry_wait_count,
+                s->retry_wait_sum_s, s->retry_wait_p50_s, s->retry_wait_p99_s);
+  m->ch.retry_wait = &m->wait.h;
 
-  for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
-    Grpcr__V1__StatusCount *c = &m->statuses[code];
-    grpcr__v1__status_count__init(c);
-    /* protobuf-c's strings are char *; packing only reads them. */
-    c->code_name = (char *)grpcr_status_name(code);
-    c->code = code;
-    c->count = s->status_counts[code];
-    m->status_ptrs[code] = c;
-  }
+  statuses_msg_fill(&m->statuses, s->status_counts);
   m->ch.n_status_counts = GRPCR_STATUS_COUNT;
-  m->ch.status_counts = m->status_ptrs;
+  m->ch.status_counts = m->statuses.ptrs;
+
+  if (s->method_count == 0) return true;
+  m->methods = calloc(s->method_count, sizeof(*m->methods));
+  m->method_ptrs = calloc(s->method_count, sizeof(*m->method_ptrs));
+  if (m->methods == NULL || m->method_ptrs == NULL) return false;
+  for (size_t i = 0; i < s->method_count; i++) {
+    method_msg_fill(&m->methods[i], &s->methods[i]);
+    m->method_ptrs[i] = &m->methods[i].m;
+  }
+  m->ch.n_methods = s->method_count;
+  m->ch.methods = m->method_ptrs;
+  return true;
+}
+
+static void channel_msg_free(channel_msg *m) {
+  free(m->method_ptrs);
+  free(m->methods);
 }
 
 /* Packs snaps as a GetStatsResponse; the caller frees the result. */
@@ -127,11 +220,12 @@ uint8_t *grpcr_internal_stats_encode(const grpcr_channel_snapshot *snaps,
   channel_msg *msgs = calloc(n > 0 ? n : 1, sizeof(*msgs));
   Grpcr__V1__ChannelStats **ptrs = calloc(n > 0 ? n : 1, sizeof(*ptrs));
   uint8_t *buf = NULL;
-  if (msgs != NULL && ptrs != NULL) {
-    for (size_t i = 0; i < n; i++) {
-      channel_msg_fill(&msgs[i], &snaps[i]);
-      ptrs[i] = &msgs[i].ch;
-    }
+  bool filled = msgs != NULL && ptrs != NULL;
+  for (size_t i = 0; i < n && filled; i++) {
+    filled = channel_msg_fill(&msgs[i], &snaps[i]);
+    ptrs[i] = &msgs[i].ch;
+  }
+  if (filled) {
     Grpcr__V1__GetStatsResponse resp = GRPCR__V1__GET_STATS_RESPONSE__INIT;
     resp.n_channels = n;
     resp.channels = ptrs;
@@ -140,6 +234,8 @@ uint8_t *grpcr_internal_stats_encode(const grpcr_channel_snapshot *snaps,
     buf = malloc(*len > 0 ? *len : 1);
     if (buf != NULL) grpcr__v1__get_stats_response__pack(&resp, buf);
   }
+  /* calloc'd: a channel never filled has nothing to free. */
+  for (size_t i = 0; msgs != NULL && i < n; i++) channel_msg_free(&msgs[i]);
   free(ptrs);
   free(msgs);
   return buf;

@@ -9,7 +9,8 @@
 # build*/) against the policy core (src/*.c compiled directly, no CMake and
 # no gRPC) with -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all;
 # the stats target also gets protoc-c's C code for proto/grpcr/v1/stats.proto,
-# generated into build-fuzz/gen/ (never committed). Then, for each target:
+# generated into build-fuzz/gen/ (never committed), the service's encoder and
+# grpcr-stats' decoder. Then, for each target:
 #   1. its committed corpus (test/fuzz/corpus/<target>/) runs once as
 #      regression inputs;
 #   2. it fuzzes for FUZZ_SECONDS on a copy of that corpus in
@@ -117,11 +118,17 @@ for t in "${targets[@]}"; do
     build_proto
     # The service's own encoder (no gRPC in it), not a copy of it.
     enc_o="$out/obj/stats_encode.o"
-    if stale "$enc_o" interceptor/stats_encode.c interceptor/stats_encode.h "$pb_c"; then
+    if stale "$enc_o" interceptor/stats_encode.c interceptor/stats_encode.h "$pb_c" "${headers[@]}"; then
       "$cc" "${cflags[@]}" "${warn[@]}" -Iinclude -I"$out/gen" \
           -c interceptor/stats_encode.c -o "$enc_o"
     fi
-    extra_in=("$pb_o" "$enc_o") extra_flags=(-I"$out/gen" -Iinterceptor)
+    # grpcr-stats' decoder (no gRPC in it either), to check the round trip.
+    dec_o="$out/obj/stats_snapshot.o"
+    if stale "$dec_o" tools/stats_snapshot.c tools/stats_cli.h "$pb_c" "${headers[@]}"; then
+      "$cc" "${cflags[@]}" "${warn[@]}" -Iinclude -I"$out/gen" -Itools \
+          -c tools/stats_snapshot.c -o "$dec_o"
+    fi
+    extra_in=("$pb_o" "$enc_o" "$dec_o") extra_flags=(-I"$out/gen" -Iinterceptor -Itools)
     extra_libs=(-lprotobuf-c)
   fi
   if stale "$bin" "$src" "$core_lib" "${extra_in[@]}" "${headers[@]}"; then

@@ -32,14 +32,21 @@
 #define EXIT_USAGE 64
 
 static const char kUsage[] =
-    "usage: " PROG " [--table|--json|--prometheus] [--watch SECONDS]\n"
-    "                   [--channel NAME] [--timeout-ms N] ADDR\n"
+    "usage: " PROG " [--table [--by-method]|--json|--prometheus]\n"
+    "                   [--watch SECONDS] [--channel NAME] [--timeout-ms N]\n"
+    "                   ADDR\n"
     "\n"
     "Asks ADDR (host:port or any gRPC target) for grpcr.v1.ResilienceStats\n"
     "over an insecure channel and prints every channel's retry, budget and\n"
     "circuit-breaker state.\n"
     "\n"
     "  --table          aligned table, one row per channel (default)\n"
+    "  --by-method      the table with one row per channel and method (the\n"
+    "                   methods the service config names; \"other\" for the\n"
+    "                   rest), counting calls that have ended: requests,\n"
+    "                   attempts, retries, retries/call (retries / requests),\n"
+    "                   OK and non-OK final statuses, and the p50 and p99 of\n"
+    "                   the time a retried call waited before its retries\n"
     "  --json           JSON, every field of the proto\n"
     "  --prometheus     Prometheus text exposition format 0.0.4\n"
     "  --watch SECONDS  refresh every SECONDS until SIGINT (exit 0); errors\n"
@@ -56,6 +63,7 @@ typedef enum { FMT_TABLE, FMT_JSON, FMT_PROMETHEUS } format;
 typedef struct {
   format fmt;
   bool fmt_set;
+  bool by_method; /* with FMT_TABLE */
   double watch_s; /* 0: once */
   const char *channel;
   long timeout_ms;
@@ -104,6 +112,8 @@ static int parse_args(int argc, char **argv, options *o, bool *help) {
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       *help = true;
       return 0;
+    } else if (strcmp(a, "--by-method") == 0) {
+      o->by_method = true;
     } else if (strcmp(a, "--table") == 0 || strcmp(a, "--json") == 0 ||
                strcmp(a, "--prometheus") == 0) {
       format f = a[2] == 't' ? FMT_TABLE : a[2] == 'j' ? FMT_JSON
@@ -142,6 +152,9 @@ static int parse_args(int argc, char **argv, options *o, bool *help) {
       return usage_error("unknown option '%s'", a);
     }
   }
+  if (o->by_method && o->fmt != FMT_TABLE)
+    return usage_error("%s: only with the table (not --json or --prometheus)",
+                       "--by-method");
   if (o->addr == NULL || o->addr[0] == '\0')
     return usage_error("%s", "missing ADDR");
   return 0;
@@ -149,15 +162,20 @@ static int parse_args(int argc, char **argv, options *o, bool *help) {
 
 /* ---- main --------------------------------------------------------------- */
 
-/* The table or the Prometheus text: both read the core's snapshots. */
-static bool print_snapshots(FILE *f, format fmt, const stats_response *r) {
+/* The tables or the Prometheus text: all read the core's snapshots. */
+static bool print_snapshots(FILE *f, const options *o,
+                            const stats_response *r) {
   grpcr_channel_snapshot *snaps = stats_snapshots_from_response(r);
   if (snaps == NULL) return false;
-  bool ok = fmt == FMT_TABLE
-                ? stats_table_write(f, snaps, r->n_channels)
-                : grpcr_metrics_write_prometheus(f, snaps, r->n_channels) ==
-                      GRPCR_OK;
-  free(snaps);
+  size_t n = r->n_channels;
+  bool ok;
+  if (o->fmt == FMT_PROMETHEUS)
+    ok = grpcr_metrics_write_prometheus(f, snaps, n) == GRPCR_OK;
+  else if (o->by_method)
+    ok = stats_table_write_by_method(f, snaps, n);
+  else
+    ok = stats_table_write(f, snaps, n);
+  grpcr_channel_snapshots_free(snaps, n);
   return ok;
 }
 
@@ -170,7 +188,7 @@ static bool render(const options *o, const stats_response *r, char **out,
   if (o->fmt == FMT_JSON)
     stats_json_write(m, &r->base);
   else
-    ok = print_snapshots(m, o->fmt, r);
+    ok = print_snapshots(m, o, r);
   if (ferror(m)) ok = false;
   if (fclose(m) != 0) ok = false;
   if (!ok) {

@@ -40,9 +40,9 @@ void stats_response_free(stats_response *r);
 
 /* ---- stats_snapshot.c ---------------------------------------------------- */
 
-/* r's channels as core snapshots, in r's order (r->n_channels of them); their
- * name and target point into r, which must outlive them. Free the array
- * with free(), never grpcr_channel_snapshots_free. NULL on ENOMEM. */
+/* r's channels as core snapshots, in r's order (r->n_channels of them),
+ * methods included; they own their strings and arrays: free with
+ * grpcr_channel_snapshots_free(snaps, r->n_channels). NULL on ENOMEM. */
 grpcr_channel_snapshot *stats_snapshots_from_response(const stats_response *r);
 
 /* ---- stats_json.c -------------------------------------------------------- */
@@ -56,5 +56,9 @@ void stats_json_write(FILE *f, const ProtobufCMessage *m);
 /* An aligned table, one row per snapshot. false on ENOMEM. */
 bool stats_table_write(FILE *f, const grpcr_channel_snapshot *snaps,
                        size_t n);
+/* --by-method: one row per channel and method, in the snapshots' order (a
+ * channel without methods has one row of "-"). false on ENOMEM. */
+bool stats_table_write_by_method(FILE *f, const grpcr_channel_snapshot *snaps,
+                                 size_t n);
 
 #endif /* GRPCR_TOOLS_STATS_CLI_H */

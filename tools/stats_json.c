@@ -11,7 +11,9 @@
  * scalar not set) is null; a oneof prints only its set member.
  *
  * Layout: the top message and the messages directly in it (the channels)
- * put one field on a line; anything deeper is on one line. */
+ * put one field on a line; anything deeper is on one line, but for each
+ * element of a channel's repeated messages (its status counts, its
+ * methods), which gets a line of its own. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -174,8 +176,8 @@ static void write_value(FILE *f, const ProtobufCFieldDescriptor *fd,
   }
 }
 
-/* A repeated field: its elements one to a line if they are messages that
- * put one field on a line, else all on one line. */
+/* A repeated field: its elements one to a line if they are messages of a
+ * message that puts one field on a line, else all on one line. */
 static void write_array(FILE *f, const ProtobufCFieldDescriptor *fd,
                         const char *base, size_t n, int depth, int indent) {
   if (n == 0) {
@@ -183,7 +185,7 @@ static void write_array(FILE *f, const ProtobufCFieldDescriptor *fd,
     return;
   }
   bool multiline =
-      fd->type == PROTOBUF_C_TYPE_MESSAGE && depth < MULTILINE_DEPTH;
+      fd->type == PROTOBUF_C_TYPE_MESSAGE && depth <= MULTILINE_DEPTH;
   const char *items = *(const char *const *)(base + fd->offset);
   size_t size = kTypes[fd->type].size;
   fputc('[', f);

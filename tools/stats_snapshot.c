@@ -1,13 +1,17 @@
 /* grpcr-stats: a GetStatsResponse as the core's channel snapshots
  * (grpcr/stats.h), the one form the table and the Prometheus renderer read.
- * The inverse of the stats service's filling (interceptor/stats_service.c):
+ * The inverse of the stats service's filling (interceptor/stats_encode.c):
  * an answer from this version's service converts back to the very values it
  * was built from. What a snapshot cannot hold (another version's bucket
  * bounds, more than 17 status codes or 10 attempt slots, sub-nanosecond or
  * non-finite times) is folded into the nearest thing it can. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "grpcr/breaker.h"
 #include "grpcr/stats.h"
@@ -59,13 +63,22 @@ static size_t wait_bucket(double ub) {
   return i;
 }
 
+/* The snapshot bucket a retries bound belongs in, likewise. */
+static size_t retries_bucket(double ub) {
+  size_t i = 0;
+  while (i < GRPCR_STATS_RETRIES_FINITE_BUCKETS &&
+         !(ub <= grpcr_stats_retries_bound(i)))
+    i++;
+  return i;
+}
+
 /* The fields the proto and the snapshot name alike, copied as they are
  * (the compiler checks that both sides have them); the rest are converted
  * one by one below. */
-#define CHANNEL_SAME_FIELDS(X)                                         \
-  X(name) X(target) X(requests) X(attempts) X(retries) X(budget_denied) \
-  X(breaker_rejected) X(finished) X(local_errors) X(committed_too_large) \
-  X(config_updates)
+#define CHANNEL_SAME_FIELDS(X)                                           \
+  X(requests) X(attempts) X(retries) X(budget_denied) X(breaker_rejected) \
+  X(finished) X(local_errors) X(committed_too_large) X(config_updates)
+#define METHOD_SAME_FIELDS(X) X(requests) X(attempts) X(retries)
 #define BREAKER_SAME_FIELDS(X)                                            \
   X(calls_in_window) X(failures_in_window) X(rejected_total)              \
   X(transitions_total) X(opened_total) X(stale_results_total)             \
@@ -92,20 +105,63 @@ static void budget_from(grpcr_budget_snapshot *o,
   o->utilisation = from->utilization;
 }
 
+/* Adds w's buckets to buckets (zeroed by the caller). */
+static void wait_buckets_from(uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS],
+                              const Grpcr__V1__RetryWaitHistogram *w) {
+  for (size_t i = 0; i < w->n_buckets; i++)
+    buckets[wait_bucket(w->buckets[i]->upper_bound_seconds)] +=
+        w->buckets[i]->count;
+}
+
 static void wait_from(grpcr_channel_snapshot *o,
                       const Grpcr__V1__RetryWaitHistogram *w) {
-  for (size_t i = 0; i < w->n_buckets; i++)
-    o->retry_wait_buckets[wait_bucket(w->buckets[i]->upper_bound_seconds)] +=
-        w->buckets[i]->count;
+  wait_buckets_from(o->retry_wait_buckets, w);
   o->retry_wait_count = w->count;
   o->retry_wait_sum_s = w->sum_seconds;
   o->retry_wait_p50_s = w->p50_seconds;
   o->retry_wait_p99_s = w->p99_seconds;
 }
 
-/* o must start zeroed. */
-static void channel_from(grpcr_channel_snapshot *o,
+/* By code, as the core counts them: outside 0..16 is UNKNOWN. */
+static void statuses_from(uint64_t counts[GRPCR_STATUS_COUNT],
+                          Grpcr__V1__StatusCount *const *from, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int code = from[i]->code >= 0 && from[i]->code < GRPCR_STATUS_COUNT
+                   ? from[i]->code
+                   : GRPCR_STATUS_UNKNOWN;
+    counts[code] += from[i]->count;
+  }
+}
+
+/* o must start zeroed. false on ENOMEM. */
+static bool method_from(grpcr_method_snapshot *o,
+                        const Grpcr__V1__MethodStats *from) {
+  o->method = strdup(from->method);
+  if (o->method == NULL) return false;
+  METHOD_SAME_FIELDS(COPY)
+  statuses_from(o->status_counts, from->status_counts, from->n_status_counts);
+  const Grpcr__V1__RetriesHistogram *r = from->retries_per_call;
+  if (r != NULL) {
+    for (size_t i = 0; i < r->n_buckets; i++)
+      o->retries_buckets[retries_bucket(r->buckets[i]->upper_bound)] +=
+          r->buckets[i]->count;
+    o->retried_calls = r->count;
+    o->retries_sum = r->sum;
+  }
+  if (from->retry_delay != NULL) {
+    wait_buckets_from(o->delay_buckets, from->retry_delay);
+    o->delay_sum_s = from->retry_delay->sum_seconds;
+  }
+  return true;
+}
+
+/* o must start zeroed. false on ENOMEM, with what was allocated left for
+ * grpcr_channel_snapshots_free. */
+static bool channel_from(grpcr_channel_snapshot *o,
                          const Grpcr__V1__ChannelStats *from) {
+  o->name = strdup(from->name);
+  o->target = strdup(from->target);
+  if (o->name == NULL || o->target == NULL) return false;
   CHANNEL_SAME_FIELDS(COPY)
   /* The last slot counts that attempt and every later one. */
   for (size_t i = 0; i < from->n_attempts_by_number; i++) {
@@ -114,24 +170,29 @@ static void channel_from(grpcr_channel_snapshot *o,
     o->attempts_by_number[slot] += from->attempts_by_number[i];
   }
   if (from->retry_wait != NULL) wait_from(o, from->retry_wait);
-  /* By code, as the core counts them: outside 0..16 is UNKNOWN. */
-  for (size_t i = 0; i < from->n_status_counts; i++) {
-    const Grpcr__V1__StatusCount *s = from->status_counts[i];
-    int code = s->code >= 0 && s->code < GRPCR_STATUS_COUNT
-                   ? s->code
-                   : GRPCR_STATUS_UNKNOWN;
-    o->status_counts[code] += s->count;
-  }
+  statuses_from(o->status_counts, from->status_counts, from->n_status_counts);
   o->has_breaker = from->breaker != NULL;
   if (o->has_breaker) breaker_from(&o->breaker, from->breaker);
   o->has_budget = from->budget != NULL;
   if (o->has_budget) budget_from(&o->budget, from->budget);
+  if (from->n_methods == 0) return true;
+  o->methods = calloc(from->n_methods, sizeof(*o->methods));
+  if (o->methods == NULL) return false;
+  for (size_t i = 0; i < from->n_methods; i++) {
+    if (!method_from(&o->methods[i], from->methods[i])) return false;
+    o->method_count++;
+  }
+  return true;
 }
 
 grpcr_channel_snapshot *stats_snapshots_from_response(const stats_response *r) {
   grpcr_channel_snapshot *snaps = calloc(r->n_channels + 1, sizeof(*snaps));
   if (snaps == NULL) return NULL;
-  for (size_t i = 0; i < r->n_channels; i++)
-    channel_from(&snaps[i], r->channels[i]);
+  for (size_t i = 0; i < r->n_channels; i++) {
+    if (!channel_from(&snaps[i], r->channels[i])) {
+      grpcr_channel_snapshots_free(snaps, r->n_channels);
+      return NULL;
+    }
+  }
   return snaps;
 }

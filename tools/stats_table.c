@@ -1,5 +1,6 @@
-/* grpcr-stats' table: one row per channel, columns sized to their widest
- * cell, from the core's snapshots. */
+/* grpcr-stats' tables, from the core's snapshots, columns sized to their
+ * widest cell: one row per channel, or (--by-method) one per channel and
+ * method. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
@@ -27,10 +28,24 @@ static const char *const kHeaders[NCOLS] = {
     "SENT ONCE", "UPDATES",   "NO VERDICT", "BUDGET", "WAIT P50",
     "WAIT P99", "STATUS"};
 
-/* Numbers are right-aligned; text (and the last column) left. */
+/* Numbers are right-aligned; text left. */
 static const bool kRightAlign[NCOLS] = {
     false, false, false, true, true, true, true, true, true,
     true,  true,  true,  true, true, true, true, false};
+
+enum {
+  MCOL_CHANNEL, MCOL_METHOD, MCOL_REQUESTS, MCOL_ATTEMPTS, MCOL_RETRIES,
+  MCOL_PER_CALL, MCOL_OK, MCOL_NOT_OK, MCOL_P50, MCOL_P99, NMCOLS
+};
+
+static const char *const kMethodHeaders[NMCOLS] = {
+    "CHANNEL",      "METHOD", "REQUESTS", "ATTEMPTS",  "RETRIES",
+    "RETRIES/CALL", "OK",     "NOT OK",   "DELAY P50", "DELAY P99"};
+
+static const bool kMethodRightAlign[NMCOLS] = {
+    false, false, true, true, true, true, true, true, true, true};
+
+_Static_assert((int)NMCOLS <= (int)NCOLS, "table_print sizes for NCOLS");
 
 /* A copy of s fit for a terminal: control bytes become '?', so a channel
  * name cannot move the cursor or change colours. */
@@ -122,41 +137,123 @@ static bool table_row(char **cells, const grpcr_channel_snapshot *c) {
   return true;
 }
 
-static void table_line(FILE *f, char *const *cells, const size_t *width) {
-  for (size_t i = 0; i < NCOLS; i++) {
+/* A method's row (or, with m NULL, its channel's row of "-"); cells
+ * malloc'd, false on ENOMEM. */
+static bool method_row(char **cells, const grpcr_channel_snapshot *c,
+                       const grpcr_method_snapshot *m) {
+  char buf[64];
+  cells[MCOL_CHANNEL] = printable(c->name);
+  cells[MCOL_METHOD] = m != NULL ? printable(m->method) : strdup("-");
+  uint64_t ok = 0, not_ok = 0;
+  if (m != NULL) {
+    ok = m->status_counts[GRPCR_STATUS_OK];
+    for (int code = 0; code < GRPCR_STATUS_COUNT; code++)
+      if (code != GRPCR_STATUS_OK) not_ok += m->status_counts[code];
+  }
+  const uint64_t nums[] = {m != NULL ? m->requests : 0,
+                           m != NULL ? m->attempts : 0,
+                           m != NULL ? m->retries : 0};
+  for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+    snprintf(buf, sizeof(buf), "%" PRIu64, nums[i]);
+    cells[MCOL_REQUESTS + i] = strdup(m != NULL ? buf : "-");
+  }
+  bool calls = m != NULL && m->requests > 0;
+  if (calls)
+    snprintf(buf, sizeof(buf), "%.2f",
+             (double)m->retries / (double)m->requests);
+  cells[MCOL_PER_CALL] = strdup(calls ? buf : "-");
+  snprintf(buf, sizeof(buf), "%" PRIu64, ok);
+  cells[MCOL_OK] = strdup(m != NULL ? buf : "-");
+  snprintf(buf, sizeof(buf), "%" PRIu64, not_ok);
+  cells[MCOL_NOT_OK] = strdup(m != NULL ? buf : "-");
+  uint64_t delays = 0;
+  for (size_t i = 0; m != NULL && i < GRPCR_STATS_WAIT_BUCKETS; i++)
+    delays += m->delay_buckets[i];
+  if (delays > 0)
+    fmt_ms(buf, sizeof(buf), grpcr_stats_wait_quantile(m->delay_buckets, 0.5));
+  cells[MCOL_P50] = strdup(delays > 0 ? buf : "-");
+  if (delays > 0)
+    fmt_ms(buf, sizeof(buf),
+           grpcr_stats_wait_quantile(m->delay_buckets, 0.99));
+  cells[MCOL_P99] = strdup(delays > 0 ? buf : "-");
+  for (size_t i = 0; i < NMCOLS; i++)
+    if (cells[i] == NULL) return false;
+  return true;
+}
+
+/* One line; the last cell gets no trailing blanks. */
+static void table_line(FILE *f, char *const *cells, const size_t *width,
+                       const bool *right_align, size_t ncols) {
+  for (size_t i = 0; i < ncols; i++) {
     size_t pad = width[i] - display_width(cells[i]);
-    if (i + 1 == NCOLS) {
+    bool last = i + 1 == ncols;
+    if (right_align[i])
+      fprintf(f, "%*s%s", (int)pad, "", cells[i]);
+    else if (last)
       fputs(cells[i], f);
-    } else if (kRightAlign[i]) {
-      fprintf(f, "%*s%s  ", (int)pad, "", cells[i]);
-    } else {
-      fprintf(f, "%s%*s  ", cells[i], (int)pad, "");
-    }
+    else
+      fprintf(f, "%s%*s", cells[i], (int)pad, "");
+    if (!last) fputs("  ", f);
   }
   fputc('\n', f);
 }
 
+/* The headers, then rows lines of ncols cells each, aligned. */
+static void table_print(FILE *f, const char *const *headers,
+                        const bool *right_align, size_t ncols,
+                        char *const *cells, size_t rows) {
+  size_t width[NCOLS]; /* the wider table's */
+  for (size_t j = 0; j < ncols; j++) {
+    width[j] = display_width(headers[j]);
+    for (size_t i = 0; i < rows; i++) {
+      size_t w = display_width(cells[i * ncols + j]);
+      if (w > width[j]) width[j] = w;
+    }
+  }
+  table_line(f, (char *const *)headers, width, right_align, ncols);
+  for (size_t i = 0; i < rows; i++)
+    table_line(f, &cells[i * ncols], width, right_align, ncols);
+}
+
+static void cells_free(char **cells, size_t count) {
+  for (size_t i = 0; i < count; i++) free(cells[i]);
+  free(cells);
+}
+
 bool stats_table_write(FILE *f, const grpcr_channel_snapshot *snaps,
                        size_t n) {
-  char **cells = calloc((n + 1) * NCOLS, sizeof(*cells));
+  char **cells = calloc(n > 0 ? n * NCOLS : 1, sizeof(*cells));
   if (cells == NULL) return false;
   bool ok = true;
   for (size_t i = 0; i < n && ok; i++)
-    ok = table_row(&cells[(i + 1) * NCOLS], &snaps[i]);
+    ok = table_row(&cells[i * NCOLS], &snaps[i]);
   if (ok) {
-    size_t width[NCOLS];
-    for (size_t j = 0; j < NCOLS; j++) {
-      cells[j] = (char *)kHeaders[j];
-      width[j] = display_width(kHeaders[j]);
-      for (size_t i = 1; i <= n; i++) {
-        size_t w = display_width(cells[i * NCOLS + j]);
-        if (w > width[j]) width[j] = w;
-      }
-    }
-    for (size_t i = 0; i <= n; i++) table_line(f, &cells[i * NCOLS], width);
+    table_print(f, kHeaders, kRightAlign, NCOLS, cells, n);
     if (n == 0) fputs("(no channels)\n", f);
   }
-  for (size_t i = NCOLS; i < (n + 1) * NCOLS; i++) free(cells[i]);
-  free(cells);
+  cells_free(cells, n * NCOLS);
+  return ok;
+}
+
+bool stats_table_write_by_method(FILE *f, const grpcr_channel_snapshot *snaps,
+                                 size_t n) {
+  size_t rows = 0;
+  for (size_t i = 0; i < n; i++)
+    rows += snaps[i].method_count > 0 ? snaps[i].method_count : 1;
+  char **cells = calloc(rows > 0 ? rows * NMCOLS : 1, sizeof(*cells));
+  if (cells == NULL) return false;
+  bool ok = true;
+  size_t row = 0;
+  for (size_t i = 0; i < n && ok; i++) {
+    const grpcr_channel_snapshot *c = &snaps[i];
+    if (c->method_count == 0) ok = method_row(&cells[row++ * NMCOLS], c, NULL);
+    for (size_t k = 0; k < c->method_count && ok; k++)
+      ok = method_row(&cells[row++ * NMCOLS], c, &c->methods[k]);
+  }
+  if (ok) {
+    table_print(f, kMethodHeaders, kMethodRightAlign, NMCOLS, cells, rows);
+    if (n == 0) fputs("(no channels)\n", f);
+  }
+  cells_free(cells, rows * NMCOLS);
   return ok;
 }

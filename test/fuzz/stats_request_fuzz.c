@@ -20,8 +20,12 @@
  * Checked: the number of channels matches the filter's rule (empty: all;
  * otherwise exactly that name); the request re-packs and decodes to the
  * same channel_name; the response decodes back with the same channels, all
- * 17 status counts, 16 wait buckets and 10 attempt slots. Everything is
- * freed. libprotobuf-c itself is the system library and not instrumented:
+ * 17 status counts, 16 wait buckets and 10 attempt slots, and the same
+ * methods ("alpha" has two: /echo.Echo/Say and "other"), each with 17
+ * status counts, 10 retries buckets and 16 delay buckets; and grpcr-stats'
+ * own decoder (tools/stats_snapshot.c, compiled in) turns the response back
+ * into exactly the snapshots it was built from, counters, histograms and
+ * methods. Everything is freed. libprotobuf-c itself is the system library and not instrumented:
  * ASan sees its allocations (so leaks and double frees) but not its own
  * out-of-bounds reads, and coverage guidance comes from this side only. */
 #include <math.h>
@@ -36,6 +40,7 @@
 #include "grpcr/stats.h"
 #include "grpcr/status.h"
 #include "grpcr/v1/stats.pb-c.h"
+#include "stats_cli.h"
 #include "stats_encode.h"
 #include "fuzz_checks.h"
 
@@ -72,11 +77,71 @@ static grpcr_registry *make_registry(void) {
       grpcr_stats_on_attempt(s, 2);
       grpcr_stats_on_budget_denied(s);
       grpcr_stats_on_final(s, GRPCR_STATUS_UNAVAILABLE);
+      static const char kSay[] = "/echo.Echo/Say";
+      grpcr_method_stats *say = grpcr_stats_method(s, kSay, sizeof kSay - 1);
+      grpcr_method_stats *other = grpcr_stats_method(s, NULL, 0);
+      CHECK(say != NULL && other != NULL && say != other);
+      grpcr_method_stats_on_final(say, 2, GRPCR_STATUS_UNAVAILABLE,
+                                  150 * 1000000LL);
+      grpcr_method_stats_on_final(say, 12, GRPCR_STATUS_OK, 3 * NS_PER_S);
+      grpcr_method_stats_on_final(other, 0, GRPCR_STATUS_UNAVAILABLE, 0);
     } else {
       grpcr_stats_on_final(s, GRPCR_STATUS_OK);
     }
   }
   return reg;
+}
+
+/* a and b hold the same figures (a from the registry, b decoded by
+ * grpcr-stats from what the service sent). */
+static void check_same_method(const grpcr_method_snapshot *a,
+                              const grpcr_method_snapshot *b) {
+  CHECK(strcmp(a->method, b->method) == 0);
+  CHECK(a->requests == b->requests && a->attempts == b->attempts &&
+        a->retries == b->retries);
+  CHECK(memcmp(a->status_counts, b->status_counts,
+               sizeof(a->status_counts)) == 0);
+  CHECK(memcmp(a->retries_buckets, b->retries_buckets,
+               sizeof(a->retries_buckets)) == 0);
+  CHECK(a->retried_calls == b->retried_calls &&
+        a->retries_sum == b->retries_sum);
+  CHECK(memcmp(a->delay_buckets, b->delay_buckets,
+               sizeof(a->delay_buckets)) == 0);
+  CHECK(a->delay_sum_s == b->delay_sum_s);
+}
+
+static void check_same_channel(const grpcr_channel_snapshot *a,
+                               const grpcr_channel_snapshot *b) {
+  CHECK(strcmp(a->name, b->name) == 0 && strcmp(a->target, b->target) == 0);
+  CHECK(a->requests == b->requests && a->attempts == b->attempts &&
+        a->retries == b->retries && a->budget_denied == b->budget_denied &&
+        a->breaker_rejected == b->breaker_rejected &&
+        a->finished == b->finished && a->local_errors == b->local_errors &&
+        a->committed_too_large == b->committed_too_large &&
+        a->config_updates == b->config_updates);
+  CHECK(memcmp(a->attempts_by_number, b->attempts_by_number,
+               sizeof(a->attempts_by_number)) == 0);
+  CHECK(memcmp(a->retry_wait_buckets, b->retry_wait_buckets,
+               sizeof(a->retry_wait_buckets)) == 0);
+  CHECK(a->retry_wait_count == b->retry_wait_count &&
+        a->retry_wait_sum_s == b->retry_wait_sum_s &&
+        a->retry_wait_p50_s == b->retry_wait_p50_s &&
+        a->retry_wait_p99_s == b->retry_wait_p99_s);
+  CHECK(memcmp(a->status_counts, b->status_counts,
+               sizeof(a->status_counts)) == 0);
+  CHECK(a->has_breaker == b->has_breaker && a->has_budget == b->has_budget);
+  if (a->has_breaker)
+    CHECK(a->breaker.state == b->breaker.state &&
+          a->breaker.time_in_state_ns == b->breaker.time_in_state_ns &&
+          a->breaker.open_duration_ns == b->breaker.open_duration_ns &&
+          a->breaker.probe_timeout_ns == b->breaker.probe_timeout_ns);
+  if (a->has_budget)
+    CHECK(a->budget.requests_total == b->budget.requests_total &&
+          a->budget.retries_total == b->budget.retries_total &&
+          a->budget.utilisation == b->budget.utilisation);
+  CHECK(a->method_count == b->method_count);
+  for (size_t k = 0; k < a->method_count; k++)
+    check_same_method(&a->methods[k], &b->methods[k]);
 }
 
 static size_t expected_matches(const char *filter) {
@@ -139,7 +204,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(c->retry_wait != NULL &&
           c->retry_wait->n_buckets == GRPCR_STATS_WAIT_BUCKETS);
     CHECK(c->requests == snaps[i].requests && c->finished == 1);
+    CHECK(c->n_methods == snaps[i].method_count);
+    CHECK(c->n_methods == (strcmp(c->name, "alpha") == 0 &&
+                                   strcmp(c->target, "dns:///alpha:50051") == 0
+                               ? 2u
+                               : 0u));
+    for (size_t k = 0; k < c->n_methods; k++) {
+      const Grpcr__V1__MethodStats *m = c->methods[k];
+      CHECK(strcmp(m->method, snaps[i].methods[k].method) == 0);
+      CHECK(m->n_status_counts == GRPCR_STATUS_COUNT);
+      CHECK(m->retries_per_call != NULL &&
+            m->retries_per_call->n_buckets == GRPCR_STATS_RETRIES_BUCKETS);
+      CHECK(m->retry_delay != NULL &&
+            m->retry_delay->n_buckets == GRPCR_STATS_WAIT_BUCKETS);
+    }
   }
+  /* What grpcr-stats makes of it. */
+  grpcr_channel_snapshot *back = stats_snapshots_from_response(resp);
+  CHECK(back != NULL);
+  for (size_t i = 0; i < n; i++) check_same_channel(&snaps[i], &back[i]);
+  grpcr_channel_snapshots_free(back, n);
   grpcr__v1__get_stats_response__free_unpacked(resp, NULL);
   free(buf);
   grpcr_channel_snapshots_free(snaps, n);

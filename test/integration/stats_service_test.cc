@@ -1,5 +1,7 @@
 // grpcr.v1.ResilienceStats/GetStats over a real C-core server on 127.0.0.1:
-// counters scripted straight into the shim's registry come back exactly;
+// counters scripted straight into the shim's registry, per channel and per
+// method, come back exactly (and so does a hand-built snapshot through the
+// service's encoder);
 // the service works on an application's own server and on the standalone
 // one, and both shut down cleanly.
 #include <grpc/grpc.h>
@@ -11,11 +13,15 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
+#include "stats_encode.h"
 #include "stats_test_util.h"
 
 namespace {
@@ -304,6 +310,216 @@ TEST(StatsServiceTest, MalformedRequestIsInvalidArgument) {
   EXPECT_NE(std::string::npos, r.details.find("GetStatsRequest")) << r.details;
   // The service goes on answering.
   EXPECT_NE(nullptr, GetStats(server.addr()));
+}
+
+// ---- per method --------------------------------------------------------------
+
+// What one MethodStats must carry, in the snapshot's terms.
+struct WantMethod {
+  std::string method;
+  uint64_t requests, attempts, retries;
+  std::vector<std::pair<int, uint64_t>> statuses;  // the non-zero codes
+  uint64_t retries_buckets[GRPCR_STATS_RETRIES_BUCKETS];
+  uint64_t retried_calls, retries_sum;
+  uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS];
+  double delay_sum_s;
+};
+
+// Every field of m against want: all 17 codes, all 10 retries buckets with
+// their bounds, all 16 delay buckets with theirs, the quantiles as the core
+// interpolates them.
+void ExpectMethod(const WantMethod& want, const Grpcr__V1__MethodStats* m) {
+  ASSERT_NE(nullptr, m);
+  SCOPED_TRACE(want.method);
+  EXPECT_STREQ(want.method.c_str(), m->method);
+  EXPECT_EQ(want.requests, m->requests);
+  EXPECT_EQ(want.attempts, m->attempts);
+  EXPECT_EQ(want.retries, m->retries);
+  ASSERT_EQ(17u, m->n_status_counts);
+  for (int code = 0; code < 17; code++) {
+    const Grpcr__V1__StatusCount* sc = m->status_counts[code];
+    EXPECT_EQ(code, sc->code);
+    EXPECT_STREQ(grpcr_status_name(code), sc->code_name);
+    uint64_t count = 0;
+    for (const auto& [c, n] : want.statuses)
+      if (c == code) count = n;
+    EXPECT_EQ(count, sc->count) << sc->code_name;
+  }
+
+  const Grpcr__V1__RetriesHistogram* r = m->retries_per_call;
+  ASSERT_NE(nullptr, r);
+  ASSERT_EQ(10u, r->n_buckets);
+  const double retries_bounds[] = {1, 2, 3, 4, 5, 10, 20, 50, 100};
+  for (size_t i = 0; i < 10; i++) {
+    if (i < 9)
+      EXPECT_EQ(retries_bounds[i], r->buckets[i]->upper_bound);
+    else
+      EXPECT_TRUE(std::isinf(r->buckets[i]->upper_bound) &&
+                  r->buckets[i]->upper_bound > 0);
+    EXPECT_EQ(want.retries_buckets[i], r->buckets[i]->count) << "bucket " << i;
+  }
+  EXPECT_EQ(want.retried_calls, r->count);
+  EXPECT_EQ(want.retries_sum, r->sum);
+
+  const Grpcr__V1__RetryWaitHistogram* d = m->retry_delay;
+  ASSERT_NE(nullptr, d);
+  ASSERT_EQ(16u, d->n_buckets);
+  const double wait_bounds[] = GRPCR_STATS_WAIT_BOUNDS;
+  for (size_t i = 0; i < 16; i++) {
+    if (i < 15)
+      EXPECT_EQ(wait_bounds[i], d->buckets[i]->upper_bound_seconds);
+    else
+      EXPECT_TRUE(std::isinf(d->buckets[i]->upper_bound_seconds) &&
+                  d->buckets[i]->upper_bound_seconds > 0);
+    EXPECT_EQ(want.delay_buckets[i], d->buckets[i]->count) << "bucket " << i;
+  }
+  EXPECT_EQ(want.retried_calls, d->count);
+  EXPECT_EQ(want.delay_sum_s, d->sum_seconds);
+  EXPECT_EQ(grpcr_stats_wait_quantile(want.delay_buckets, 0.5), d->p50_seconds);
+  EXPECT_EQ(grpcr_stats_wait_quantile(want.delay_buckets, 0.99), d->p99_seconds);
+}
+
+grpcr_method_stats* MethodOf(grpcr_channel_stats* s, const std::string& path) {
+  return grpcr_stats_method(s, path.data(), path.size());
+}
+
+TEST(StatsServiceTest, ReportsExactPerMethodFiguresOfAScriptedChannel) {
+  StandaloneServer server;
+  const std::string name = Unique("methods");
+  Entry e(name, "dns:///echo:50051");
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* say = MethodOf(e.get(), "/echo.Echo/Say");
+  grpcr_method_stats* other = grpcr_stats_method(e.get(), nullptr, 0);
+  MethodOf(e.get(), "/echo.Echo/Idle");  // no call ends: left out
+  // Say: one call at once, one after 2 retries (15 ms waited in all), one
+  // after 6 (2.5 s), failing.
+  grpcr_method_stats_on_final(say, 1, GRPC_STATUS_OK, 0);
+  grpcr_method_stats_on_final(say, 3, GRPC_STATUS_OK, 15 * kMs);
+  grpcr_method_stats_on_final(say, 7, GRPC_STATUS_UNAVAILABLE, 2500 * kMs);
+  // other: one the breaker rejected, one retried once (0.3 s), one with a
+  // code out of range (UNKNOWN).
+  grpcr_method_stats_on_final(other, 0, GRPC_STATUS_UNAVAILABLE, 0);
+  grpcr_method_stats_on_final(other, 2, GRPC_STATUS_OK, 300 * kMs);
+  grpcr_method_stats_on_final(other, 1, 99, 0);
+
+  Response r = GetStats(server.addr(), name);
+  ASSERT_NE(nullptr, r);
+  ASSERT_EQ(1u, r->n_channels);
+  const Grpcr__V1__ChannelStats* c = r->channels[0];
+  ASSERT_EQ(2u, c->n_methods);
+  // "other" first (made first), then Say.
+  WantMethod want_other = {
+      "other", 3, 3, 1, {{GRPC_STATUS_OK, 1}, {GRPC_STATUS_UNKNOWN, 1},
+                         {GRPC_STATUS_UNAVAILABLE, 1}},
+      {1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 1, 1,
+      // 0.3 s: le 0.5 (index 8)
+      {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, 0.3};
+  ExpectMethod(want_other, c->methods[0]);
+  WantMethod want_say = {
+      "/echo.Echo/Say", 3, 11, 8,
+      {{GRPC_STATUS_OK, 2}, {GRPC_STATUS_UNAVAILABLE, 1}},
+      // 2 retries: le 2 (index 1); 6: le 10 (index 5)
+      {0, 1, 0, 0, 0, 1, 0, 0, 0, 0}, 2, 8,
+      // 15 ms: le 0.025 (index 4); 2.5 s: le 2.5 (index 10)
+      {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 2.515};
+  ExpectMethod(want_say, c->methods[1]);
+  // The quantiles are the core's interpolation: between 15 ms's bucket and
+  // 2.5 s's.
+  EXPECT_GT(c->methods[1]->retry_delay->p50_seconds, 0.01);
+  EXPECT_LE(c->methods[1]->retry_delay->p50_seconds, 0.025);
+  EXPECT_GT(c->methods[1]->retry_delay->p99_seconds, 1.0);
+  EXPECT_LE(c->methods[1]->retry_delay->p99_seconds, 2.5);
+  // Per-method figures leave the channel's own counters alone.
+  EXPECT_EQ(0u, c->requests);
+  EXPECT_EQ(0u, c->finished);
+}
+
+TEST(StatsServiceTest, ChannelWithoutEndedCallsHasNoMethods) {
+  StandaloneServer server;
+  const std::string name = Unique("no-methods");
+  Entry e(name, "dns:///idle");
+  MethodOf(e.get(), "/echo.Echo/Say");
+  grpcr_stats_method(e.get(), nullptr, 0);
+  Response r = GetStats(server.addr(), name);
+  ASSERT_NE(nullptr, r);
+  ASSERT_EQ(1u, r->n_channels);
+  EXPECT_EQ(0u, r->channels[0]->n_methods);
+}
+
+TEST(StatsServiceTest, CarriesEveryMethodUpToTheBoundAndTheRestAsOther) {
+  StandaloneServer server;
+  const std::string name = Unique("many-methods");
+  Entry e(name, "dns:///many");
+  grpcr_method_stats* other = grpcr_stats_method(e.get(), nullptr, 0);
+  for (int i = 0; i < GRPCR_METHOD_STATS_MAX + 6; i++) {
+    grpcr_method_stats* m = MethodOf(e.get(), "/svc.S/M" + std::to_string(i));
+    EXPECT_EQ(i >= GRPCR_METHOD_STATS_MAX, m == other) << i;
+    grpcr_method_stats_on_final(m, 1, GRPC_STATUS_OK, 0);
+  }
+  Response r = GetStats(server.addr(), name);
+  ASSERT_NE(nullptr, r);
+  ASSERT_EQ(1u, r->n_channels);
+  const Grpcr__V1__ChannelStats* c = r->channels[0];
+  ASSERT_EQ(GRPCR_METHOD_STATS_MAX + 1u, c->n_methods);
+  EXPECT_STREQ("other", c->methods[0]->method);
+  EXPECT_EQ(6u, c->methods[0]->requests);
+  for (int i = 0; i < GRPCR_METHOD_STATS_MAX; i++) {
+    const Grpcr__V1__MethodStats* m = c->methods[i + 1];
+    EXPECT_EQ("/svc.S/M" + std::to_string(i), m->method);
+    EXPECT_EQ(1u, m->requests);
+    EXPECT_EQ(1u, m->attempts);
+    EXPECT_EQ(1u, m->status_counts[GRPC_STATUS_OK]->count);
+    EXPECT_EQ(0u, m->retries_per_call->count);
+    EXPECT_EQ(0u, m->retry_delay->count);
+  }
+}
+
+// The encoder on its own, from a snapshot built by hand with values no
+// scripted call would give (counters near 2^64, the +Inf buckets, counts
+// that do not add up): each comes back exactly as it was.
+TEST(StatsEncodeTest, EveryMethodFieldOfAHandBuiltSnapshotComesBackExactly) {
+  std::string say = "/echo.Echo/Say", odd = "/we\"ird/\xc3\xa9";
+  grpcr_method_snapshot methods[2] = {};
+  methods[0].method = say.data();
+  methods[0].requests = UINT64_MAX;
+  methods[0].attempts = UINT64_MAX - 1;
+  methods[0].retries = 1ull << 63;
+  for (size_t k = 0; k < GRPCR_STATUS_COUNT; k++)
+    methods[0].status_counts[k] = 1000 + k;
+  for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++)
+    methods[0].retries_buckets[k] = 10 * k + 1;
+  methods[0].retried_calls = 7;
+  methods[0].retries_sum = UINT64_MAX;
+  for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
+    methods[0].delay_buckets[k] = k == 15 ? 5 : k;
+  methods[0].delay_sum_s = 1e9 + 0.125;
+  methods[1].method = odd.data();  // all zero but its name
+  grpcr_channel_snapshot snap = {};
+  std::string name = "hand", target = "dns:///hand";
+  snap.name = name.data();
+  snap.target = target.data();
+  snap.methods = methods;
+  snap.method_count = 2;
+
+  size_t len = 0;
+  uint8_t* buf = grpcr_internal_stats_encode(&snap, 1, 42, &len);
+  ASSERT_NE(nullptr, buf);
+  Response r(grpcr__v1__get_stats_response__unpack(nullptr, len, buf));
+  free(buf);
+  ASSERT_NE(nullptr, r);
+  ASSERT_EQ(1u, r->n_channels);
+  ASSERT_EQ(2u, r->channels[0]->n_methods);
+  WantMethod want = {say, UINT64_MAX, UINT64_MAX - 1, 1ull << 63, {}, {}, 7,
+                     UINT64_MAX, {}, 1e9 + 0.125};
+  for (int k = 0; k < GRPCR_STATUS_COUNT; k++)
+    want.statuses.push_back({k, 1000 + k});
+  for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++)
+    want.retries_buckets[k] = 10 * k + 1;
+  for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
+    want.delay_buckets[k] = k == 15 ? 5 : k;
+  ExpectMethod(want, r->channels[0]->methods[0]);
+  ExpectMethod(WantMethod{odd, 0, 0, 0, {}, {}, 0, 0, {}, 0.0},
+               r->channels[0]->methods[1]);
 }
 
 // ---- on an application's server --------------------------------------------

@@ -1,8 +1,9 @@
-// Helpers shared by stats_service_test.cc and stats_cli_test.cc: a C-core
-// client for GetStats (decoded with protobuf-c), registry entries that clean
-// up after themselves, the standalone stats server and an application
-// server, all through gRPC's public C API. Header-only, so the support
-// library stays as it is.
+// Helpers shared by the stats tests (stats_service_test.cc,
+// stats_cli_test.cc, metrics_http_test.cc, ...): a C-core client for
+// GetStats (decoded with protobuf-c), registry entries that clean up after
+// themselves, the standalone stats server and an application server, all
+// through gRPC's public C API, and shell commands (the CLI, promtool).
+// Header-only, so the support library stays as it is.
 #ifndef GRPCR_TEST_INTEGRATION_STATS_TEST_UTIL_H
 #define GRPCR_TEST_INTEGRATION_STATS_TEST_UTIL_H
 
@@ -14,11 +15,16 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -365,6 +371,76 @@ class AppServer {
   grpc_call_details details_;
   grpc_metadata_array request_md_;
 };
+
+// ---- shell commands ---------------------------------------------------------
+
+struct ShellRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Single-quoted for /bin/sh.
+inline std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
+  }
+  return q + "'";
+}
+
+// Runs `command` with sh; stdout and stderr captured apart.
+inline ShellRun Shell(const std::string& command) {
+  char out_path[] = "/tmp/grpcr_test_out_XXXXXX";
+  char err_path[] = "/tmp/grpcr_test_err_XXXXXX";
+  int out_fd = mkstemp(out_path);
+  int err_fd = mkstemp(err_path);
+  close(out_fd);
+  close(err_fd);
+  std::string full = "(" + command + ") >" + out_path + " 2>" + err_path;
+  int status = std::system(full.c_str());
+  ShellRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(out_path);
+  r.err = ReadFile(err_path);
+  unlink(out_path);
+  unlink(err_path);
+  return r;
+}
+
+inline bool HaveCommand(const char* name) {
+  return Shell(std::string("command -v ") + name).exit_code == 0;
+}
+
+// Writes text to a temporary file and returns its path.
+inline std::string TempFile(const std::string& text) {
+  char path[] = "/tmp/grpcr_test_in_XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_EQ(static_cast<ssize_t>(text.size()),
+            write(fd, text.data(), text.size()));
+  close(fd);
+  return path;
+}
+
+// `promtool check metrics` on an exposition (it lints text format 0.0.4):
+// exit code 0 and no output when it has nothing to say. Check
+// HaveCommand("promtool") first.
+inline ShellRun PromtoolCheckMetrics(const std::string& exposition) {
+  std::string path = TempFile(exposition);
+  ShellRun r = Shell("promtool check metrics < " + path);
+  unlink(path.c_str());
+  return r;
+}
 
 }  // namespace grpcr_stats_test
 
