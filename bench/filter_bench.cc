@@ -12,10 +12,22 @@
 //
 // usage: grpcr_filter_bench --variant V [--calls N] [--warmup N]
 //            [--threads T] [--server-threads S] [--latencies FILE]
+//            [--scrape-hz H] [--scrapes K] [--report-cpu]
 //        grpcr_filter_bench --fast-fail V [--against closed|failing]
 //            [--calls N] [--latencies FILE]
 // Prints one CSV line: variant,threads,calls,wall_ns,failures.
 // --latencies writes every call's latency in nanoseconds, one per line.
+// --report-cpu adds the process's CPU time (user + system) over the measured
+// calls: variant,threads,calls,wall_ns,failures,cpu_ns.
+// --scrape-hz H (registered variants): serves /metrics
+// (grpcr_metrics_http_start) and, while the measured calls run, a thread
+// scrapes it H times a second, each on a new connection, as a Prometheus
+// server would; the line then ends with
+// ,scrapes,scrape_failures,scrape_p50_ns,scrape_max_ns,scrape_bytes
+// (bench/scrape_cost.sh).
+// --scrapes K (registered variants): serves /metrics, and after the measured
+// calls makes K scrapes of it in a row (for callgrind: the instructions of
+// one scrape are the difference between two values of K).
 // --fast-fail: calls that fail, with gRPC alone (V=a) or with an OPEN
 // breaker failing them fast (V=c), against a port nothing listens on
 // (--against closed, the default) or a server that answers every call
@@ -30,11 +42,15 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -264,6 +280,79 @@ int ClosedPort() {
   return ntohs(addr.sin_port);
 }
 
+// GET /metrics on a new connection to 127.0.0.1:port; the body's size, or
+// -1 unless the answer is a 200 that arrives whole within 5 s.
+long ScrapeOnce(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  static const char kRequest[] =
+      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: "
+      "application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n"
+      "Connection: close\r\n\r\n";
+  if (send(fd, kRequest, sizeof kRequest - 1, MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof kRequest - 1)) {
+    close(fd);
+    return -1;
+  }
+  std::string got;
+  const int64_t deadline = NowNs() + INT64_C(5000000000);
+  for (;;) {
+    pollfd p = {fd, POLLIN, 0};
+    int64_t left_ms = (deadline - NowNs()) / 1000000;
+    if (left_ms <= 0 || poll(&p, 1, static_cast<int>(left_ms)) <= 0) break;
+    char buf[16384];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t body = got.find("\r\n\r\n");
+  if (got.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos)
+    return -1;
+  return static_cast<long>(got.size() - body - 4);
+}
+
+// Scrapes /metrics hz times a second until stop, on a fixed schedule.
+struct Scraper {
+  std::atomic<bool> stop{false};
+  std::vector<int64_t> latencies_ns;
+  int failures = 0;
+  long bytes = 0;
+  std::thread thread;
+
+  void Start(int port, int hz) {
+    thread = std::thread([this, port, hz] {
+      const int64_t period = INT64_C(1000000000) / hz;
+      int64_t next = NowNs();
+      while (!stop.load()) {
+        const int64_t t0 = NowNs();
+        long n = ScrapeOnce(port);
+        latencies_ns.push_back(NowNs() - t0);
+        if (n < 0) {
+          failures++;
+        } else {
+          bytes = n;
+        }
+        next += period;
+        while (!stop.load() && NowNs() < next)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  void Stop() {
+    stop = true;
+    thread.join();
+  }
+};
+
 struct Options {
   const VariantSpec* variant = nullptr;
   bool fast_fail = false;
@@ -273,7 +362,18 @@ struct Options {
   int server_threads = 4;
   const char* latencies = nullptr;
   bool against_failing = false;  // --fast-fail: a server answering UNAVAILABLE
+  int scrape_hz = 0;             // --scrape-hz: scrapes of /metrics a second
+  bool report_cpu = false;       // --report-cpu
+  int scrapes = -1;              // --scrapes: scrapes in a row after the calls
 };
+
+// The process's CPU time so far, user and system, in ns.
+int64_t CpuNs() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * INT64_C(1000000000) +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * INT64_C(1000);
+}
 
 bool ParseOptions(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; i++) {
@@ -306,6 +406,13 @@ bool ParseOptions(int argc, char** argv, Options* o) {
       ok = number(&o->threads, 1);
     } else if (strcmp(flag, "--server-threads") == 0) {
       ok = number(&o->server_threads, 1);
+    } else if (strcmp(flag, "--scrape-hz") == 0) {
+      ok = number(&o->scrape_hz, 1);
+    } else if (strcmp(flag, "--scrapes") == 0) {
+      ok = number(&o->scrapes, 0);
+    } else if (strcmp(flag, "--report-cpu") == 0) {
+      o->report_cpu = true;
+      continue;  // takes no value
     } else if (strcmp(flag, "--against") == 0 && value != nullptr &&
                (strcmp(value, "closed") == 0 || strcmp(value, "failing") == 0)) {
       o->against_failing = strcmp(value, "failing") == 0;
@@ -321,9 +428,16 @@ bool ParseOptions(int argc, char** argv, Options* o) {
   if (o->variant == nullptr) {
     fprintf(stderr, "usage: grpcr_filter_bench --variant a|b|c|d|e [--calls N] "
                     "[--warmup N] [--threads T] [--server-threads S] "
-                    "[--latencies FILE]\n"
+                    "[--latencies FILE] [--scrape-hz H] [--scrapes K] "
+                    "[--report-cpu]\n"
                     "       grpcr_filter_bench --fast-fail a|c "
                     "[--against closed|failing] [--calls N] [--latencies FILE]\n");
+    return false;
+  }
+  if ((o->scrape_hz > 0 || o->scrapes >= 0) &&
+      (o->fast_fail || !o->variant->registered)) {
+    fprintf(stderr, "grpcr_filter_bench: --scrape-hz and --scrapes need a "
+                    "registered variant (b, c, d or e), not --fast-fail\n");
     return false;
   }
   return true;
@@ -388,13 +502,39 @@ int main(int argc, char** argv) {
     ok = RunFastFail(o, target) == 0;
   } else {
     grpc_channel* ch = MakeChannel(target, *o.variant);
+    int metrics_port = 0;
+    const bool serve_metrics = o.scrape_hz > 0 || o.scrapes >= 0;
+    if (serve_metrics &&
+        grpcr_metrics_http_start("127.0.0.1:0", 0, &metrics_port) != 0) {
+      fprintf(stderr, "grpcr_filter_bench: cannot start /metrics\n");
+      return 1;
+    }
     // Warm-up: connect, learn the service config.
     RoundResult warm = RunCalls(ch, o.warmup, o.threads, GRPC_STATUS_OK);
+    Scraper scraper;
+    const int64_t cpu0 = CpuNs();
+    if (o.scrape_hz > 0) scraper.Start(metrics_port, o.scrape_hz);
     RoundResult r = RunCalls(ch, o.calls, o.threads, GRPC_STATUS_OK);
-    printf("%c,%d,%d,%lld,%d\n", o.variant->id, o.threads, o.calls,
+    if (o.scrape_hz > 0) scraper.Stop();
+    const int64_t cpu_ns = CpuNs() - cpu0;
+    printf("%c,%d,%d,%lld,%d", o.variant->id, o.threads, o.calls,
            static_cast<long long>(r.wall_ns), r.failures + warm.failures);
+    if (o.report_cpu) printf(",%lld", static_cast<long long>(cpu_ns));
+    if (o.scrape_hz > 0) {
+      std::vector<int64_t>& l = scraper.latencies_ns;
+      std::sort(l.begin(), l.end());
+      printf(",%zu,%d,%lld,%lld,%ld", l.size(), scraper.failures,
+             static_cast<long long>(l.empty() ? 0 : l[l.size() / 2]),
+             static_cast<long long>(l.empty() ? 0 : l.back()), scraper.bytes);
+    }
+    printf("\n");
+    int scrape_failures = 0;
+    for (int i = 0; i < o.scrapes; i++)
+      scrape_failures += ScrapeOnce(metrics_port) < 0;
+    if (serve_metrics) grpcr_metrics_http_stop();
     ok = WriteLatencies(o.latencies, r.latencies_ns) &&
-         r.failures + warm.failures == 0;
+         r.failures + warm.failures == 0 && scraper.failures == 0 &&
+         scrape_failures == 0;
     grpc_channel_destroy(ch);
   }
   grpc_completion_queue* shutdown_cq =

@@ -20,9 +20,7 @@
  * this of any server with a listener). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -39,6 +37,7 @@
 #include "grpcr/v1/stats.pb-c.h"
 #include "grpcr/grpcr.h"
 #include "grpcr/stats.h"
+#include "addr.h"
 #include "internal.h"
 #include "server_hook.h"
 #include "stats_encode.h"
@@ -372,41 +371,6 @@ static pthread_mutex_t g_standalone_mu = PTHREAD_MUTEX_INITIALIZER;
 static grpc_server *g_standalone;
 static pthread_t g_standalone_thread;
 
-/* true if only this machine can reach addr (a server address: host:port
- * or a Unix socket): a Unix socket, a loopback IP (127.0.0.0/8, ::1,
- * ::ffff:127.x.y.z) or "localhost". An empty host (":9000") binds every
- * interface, as does a wildcard. */
-static bool is_loopback_address(const char *addr) {
-  if (strncmp(addr, "unix:", 5) == 0 || strncmp(addr, "unix-abstract:", 14) == 0)
-    return true;
-  const char *a = addr;
-  char host[256];
-  const char *end;
-  if (*a == '[') {
-    end = strchr(a, ']');
-    if (end == NULL || (size_t)(end - a - 1) >= sizeof(host)) return false;
-    memcpy(host, a + 1, (size_t)(end - a - 1));
-    host[end - a - 1] = '\0';
-  } else {
-    end = strrchr(a, ':');
-    size_t n = end != NULL ? (size_t)(end - a) : strlen(a);
-    if (n >= sizeof(host)) return false;
-    memcpy(host, a, n);
-    host[n] = '\0';
-  }
-  if (strcmp(host, "localhost") == 0) return true;
-  struct in_addr v4;
-  if (inet_pton(AF_INET, host, &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  struct in6_addr v6;
-  if (inet_pton(AF_INET6, host, &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-  }
-  return false;
-}
-
 /* The standalone server's limits (grpcr.h). */
 static grpc_server *new_bounded_server(void) {
   grpc_resource_quota *quota = grpc_resource_quota_create("grpcr-stats");
@@ -437,7 +401,7 @@ static int start_standalone(const char *addr, grpc_server_credentials *creds,
 
 int grpcr_stats_server_start(const char *addr, int *bound_port) {
   if (addr == NULL) return GRPCR_EINVAL;
-  if (!is_loopback_address(addr)) {
+  if (!grpcr_internal_is_loopback_address(addr)) {
     gpr_log(GPR_ERROR,
             "grpcr stats: refusing an insecure stats server on %s: it would "
             "expose channel names and targets beyond this machine; use a "

@@ -11,8 +11,8 @@ want_grpc=1.51.1
 
 pkgs=(build-essential cmake pkg-config dpkg-dev
       libgrpc-dev libgrpc++-dev libabsl-dev libssl-dev zlib1g-dev libre2-dev libc-ares-dev
-      libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      libgtest-dev valgrind prometheus python3 locales
+      libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libmicrohttpd-dev
+      libgtest-dev valgrind prometheus python3 python3-prometheus-client locales
       clang libclang-rt-dev gnuplot-nox ruby-grpc)
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -76,6 +76,54 @@ GRPCR_API int grpcr_stats_server_start_with_credentials(
 /* Stops the standalone stats server and waits for it; no-op if none. */
 GRPCR_API void grpcr_stats_server_stop(void);
 
+/* grpcr_metrics_http_start flag: listen on any address, not only loopback
+ * (the endpoint has no TLS and no authentication: put it behind your own
+ * network policy). */
+#define GRPCR_METRICS_HTTP_ANY_ADDRESS 1
+
+/* What clients can cost the endpoint: at most this many connections at
+ * once (further ones wait in the kernel's accept queue until one closes),
+ * this many from one IP address (further ones are closed at once), a
+ * connection closed after this many seconds without progress (a slow or
+ * silent client included), and this much memory per connection for its
+ * request line and headers (a larger request is refused with a 4xx status
+ * and the connection closed). */
+#define GRPCR_METRICS_HTTP_MAX_CONNECTIONS 64
+#define GRPCR_METRICS_HTTP_MAX_CONNECTIONS_PER_IP 32
+#define GRPCR_METRICS_HTTP_TIMEOUT_S 10
+#define GRPCR_METRICS_HTTP_CONNECTION_MEMORY_BYTES (16 * 1024)
+/* Threads the endpoint runs (libmicrohttpd's pool), however many clients. */
+#define GRPCR_METRICS_HTTP_THREADS 2
+
+/* Starts a Prometheus scrape endpoint on addr ("host:port": "127.0.0.1:9464",
+ * "[::1]:9464", "localhost:9464", port 0 for any free one), serving the
+ * exposition of every channel in the process (grpcr_stats_get(NULL) rendered
+ * by grpcr/metrics.h) at GET /metrics, and HEAD. The Accept header picks the
+ * format: OpenMetrics 1.0.0 if it names application/openmetrics-text with a
+ * q above 0 and at least that of text/plain (as Prometheus asks), else text
+ * format 0.0.4. Any other path is 404, any other method on /metrics 405
+ * (with Allow: GET, HEAD), a request with a body 413; nothing else is
+ * served. The port bound is stored in *bound_port if it is not NULL.
+ *
+ * Like the stats server, it exposes channel names and targets and has no
+ * transport security, so it listens only on a loopback address
+ * (127.0.0.0/8, [::1], localhost, which binds 127.0.0.1) unless flags has
+ * GRPCR_METRICS_HTTP_ANY_ADDRESS (then also "0.0.0.0:9464", "[::]:9464",
+ * ":9464" for every interface, or a host name, resolved once); otherwise
+ * GRPCR_EINSECURE and one log line. A malformed addr or unknown flags are
+ * GRPCR_EINVAL (logged), an address that cannot be bound GRPCR_EBIND
+ * (logged with the reason), a second start while one runs GRPCR_EBUSY.
+ * Returns 0 on success. Scrapes run on the endpoint's own
+ * GRPCR_METRICS_HTTP_THREADS threads and touch only grpcr_stats_get (a
+ * short lock that calls never take), so a scrape never waits for a call and
+ * a call never waits for a scrape. Thread-safe; needs no grpc_init(). */
+GRPCR_API int grpcr_metrics_http_start(const char *addr, int flags,
+                                       int *bound_port);
+/* Stops the endpoint: closes its port and every connection, and returns once
+ * its threads have exited. No-op if it is not running; it can be started
+ * again afterwards. Thread-safe. */
+GRPCR_API void grpcr_metrics_http_stop(void);
+
 /* The stats of this process's channels, in process (what GetStats serves):
  * a snapshot of every channel whose name contains name_filter (NULL or ""
  * for all), into a new array of *count entries that the caller frees with
