@@ -49,6 +49,8 @@ struct Settings {
   std::vector<std::string> internal_targets;
   std::string stats_addr;
   std::string stats_cert, stats_key, stats_client_ca;  // file paths
+  std::string metrics_addr;
+  int metrics_flags = 0;
   ~Settings() { grpcr_target_filter_free(targets); }
 };
 
@@ -188,6 +190,14 @@ absl::StatusOr<Settings*> ReadSettings() {
         "GRPCR_STATS_TLS_CLIENT_CA needs GRPCR_STATS_TLS_CERT and "
         "GRPCR_STATS_TLS_KEY");
   }
+  if (const char* addr = Env("GRPCR_METRICS_ADDR")) s->metrics_addr = addr;
+  if (const char* v = Env("GRPCR_METRICS_ANY_ADDRESS")) {
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GRPCR_METRICS_ANY_ADDRESS=", v, ": must be 0 or 1"));
+    }
+    if (strcmp(v, "1") == 0) s->metrics_flags = GRPCR_METRICS_HTTP_ANY_ADDRESS;
+  }
   if (!s->stats_cert.empty() && s->stats_addr.empty()) {
     return absl::InvalidArgumentError(
         "GRPCR_STATS_TLS_CERT is set without GRPCR_STATS_ADDR");
@@ -210,9 +220,27 @@ void ApplyTraceFromEnv() {
   }
 }
 
-// The stats server, started from the exec_ctx of the first channel's
-// creation, once that creation is done.
-void StartStatsServer(void*, grpc_error_handle) {
+void StartStatsServer();
+
+// The /metrics endpoint (GRPCR_METRICS_ADDR); it logs its own errors.
+void StartMetricsEndpoint() {
+  const Settings& s = *g_settings;
+  int port = 0;
+  if (grpcr_metrics_http_start(s.metrics_addr.c_str(), s.metrics_flags,
+                               &port) == 0) {
+    gpr_log(GPR_INFO, "grpc-resilience: /metrics on %s (port %d)",
+            s.metrics_addr.c_str(), port);
+  }
+}
+
+// The servers, started from the exec_ctx of the first channel's creation,
+// once that creation is done.
+void StartServers(void*, grpc_error_handle) {
+  if (!g_settings->metrics_addr.empty()) StartMetricsEndpoint();
+  if (!g_settings->stats_addr.empty()) StartStatsServer();
+}
+
+void StartStatsServer() {
   const Settings& s = *g_settings;
   int port = 0;
   int rc;
@@ -308,11 +336,13 @@ grpc_core::ServiceConfig* ProcessServiceConfig() {
 
 void PreloadOnChannel() {
   static std::once_flag once;
-  if (g_settings == nullptr || g_settings->stats_addr.empty()) return;
+  if (g_settings == nullptr ||
+      (g_settings->stats_addr.empty() && g_settings->metrics_addr.empty())) {
+    return;
+  }
   std::call_once(once, [] {
     grpc_core::ExecCtx::Run(
-        DEBUG_LOCATION,
-        GRPC_CLOSURE_CREATE(StartStatsServer, nullptr, nullptr),
+        DEBUG_LOCATION, GRPC_CLOSURE_CREATE(StartServers, nullptr, nullptr),
         absl::OkStatus());
   });
 }

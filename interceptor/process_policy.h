@@ -38,7 +38,8 @@ grpc_core::ChannelArgs MarkInternalChannel(grpc_core::ChannelArgs args);
 grpc_core::ServiceConfig* ProcessServiceConfig();
 
 // Called for every client channel the preload sees: the first starts the
-// stats server (GRPCR_STATS_ADDR), once gRPC is fully set up.
+// stats server (GRPCR_STATS_ADDR) and the /metrics endpoint
+// (GRPCR_METRICS_ADDR), once gRPC is fully set up.
 void PreloadOnChannel();
 
 }  // namespace grpcr

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: from a fresh Debian 12 machine, installs what is missing,
 # builds, and runs every suite:
-#   1. unit + integration tests (ctest), including promtool on the exporter;
+#   1. unit + integration tests (ctest), including promtool on the exporter
+#      and a real Prometheus scraping preloaded clients; the alert rules'
+#      unit tests and the dashboard (scripts/check_observability.sh);
 #   2. the C core's unit tests under ThreadSanitizer, and every suite (core,
 #      shim, integration) under ASan+UBSan with LeakSanitizer;
 #   3. libFuzzer on the core's parsers, 60 s per target (scripts/fuzz.sh);
@@ -51,6 +53,18 @@ cmake --build build -j"$jobs"
 
 step "unit and integration tests"
 run_ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
+
+# The operators' examples: promtool checks the Prometheus config and rules
+# and runs the alert unit tests; the dashboard's JSON and every metric name
+# the examples use are checked against the catalog (src/metrics.c).
+step "alert rules and dashboard (scripts/check_observability.sh)"
+if bash scripts/check_observability.sh; then
+  passed=$((passed + 1))
+else
+  rc=$?
+  echo "tests: $passed passed, $((failed + 1)) failed, $skipped skipped"
+  exit "$rc"
+fi
 
 # Installs build/ into a temporary prefix, builds a consumer with CMake and
 # with pkg-config, runs it, moves the prefix and builds it again.

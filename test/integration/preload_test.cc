@@ -174,6 +174,29 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
+// GET path from 127.0.0.1:port; the whole response ("" if it cannot
+// connect).
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const std::string req = "GET " + path +
+                            " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Connection: close\r\n\r\n";
+    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, n);
+    }
+  }
+  close(fd);
+  return out;
+}
+
 // The server fails the first `failures` arrivals with UNAVAILABLE.
 void FailFirst(ScriptedServer* server, int failures) {
   std::vector<Reply> script(failures, Fail(GRPC_STATUS_UNAVAILABLE, "down"));
@@ -312,6 +335,29 @@ TEST(PreloadTest, StatsServerShowsTheChannel) {
                        server.address() + "\"} 2"),
             std::string::npos)
       << r.out;
+}
+
+TEST(PreloadTest, MetricsEndpointServesTheChannel) {
+  ScriptedServer server;
+  FailFirst(&server, 2);
+  const int port = FreePort();
+  Env env = Preload();
+  env.push_back({"GRPCR_METRICS_ADDR", "127.0.0.1:" + std::to_string(port)});
+  env.push_back({"PLAIN_CLIENT_HOLD_MS", "20000"});
+  Child client(PlainClient(server, 2), env);
+  ASSERT_TRUE(client.WaitForOutput("ok 2 of 2", 20000))
+      << client.out() << client.err();
+  const std::string body = HttpGet(port, "/metrics");
+  const std::string labels = "{channel=\"dns:///" + server.address() +
+                             "\",target=\"dns:///" + server.address() + "\"}";
+  EXPECT_EQ(body.rfind("HTTP/1.1 200", 0), 0u) << body;
+  EXPECT_NE(body.find("grpcr_requests_total" + labels + " 2\n"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("grpcr_retries_total" + labels + " 2\n"),
+            std::string::npos)
+      << body;
+  EXPECT_EQ(HttpGet(port, "/other").rfind("HTTP/1.1 404", 0), 0u);
 }
 
 TEST(PreloadTest, TraceLogsDecisions) {
