@@ -414,17 +414,25 @@ TEST(MetricsTest, NoChannelsIsAnEmptyExposition) {
   EXPECT_EQ("", Render({}));
 }
 
-TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  AddBreaker(&s);
+// What a stream writer (grpcr_metrics_write_*) writes for one snapshot.
+std::string Streamed(int (*write)(FILE*, const grpcr_channel_snapshot*, size_t),
+                     const grpcr_channel_snapshot& s) {
   char* buf = nullptr;
   size_t len = 0;
   FILE* f = open_memstream(&buf, &len);
-  ASSERT_NE(nullptr, f);
-  EXPECT_EQ(GRPCR_OK, grpcr_metrics_write_prometheus(f, &s, 1));
-  ASSERT_EQ(0, std::fclose(f));
-  EXPECT_EQ(Render({s}), std::string(buf, len));
+  EXPECT_NE(nullptr, f);
+  if (f == nullptr) return "";
+  EXPECT_EQ(GRPCR_OK, write(f, &s, 1));
+  EXPECT_EQ(0, std::fclose(f));
+  std::string out(buf, len);
   std::free(buf);
+  return out;
+}
+
+TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
+  grpcr_channel_snapshot s = Channel("a", "t");
+  AddBreaker(&s);
+  EXPECT_EQ(Render({s}), Streamed(grpcr_metrics_write_prometheus, s));
 }
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
@@ -633,14 +641,7 @@ TEST(MetricsOpenMetricsTest, NoChannelsIsJustEof) {
 TEST(MetricsOpenMetricsTest, StreamAndBufferWriteTheSameText) {
   grpcr_channel_snapshot s = Channel("a", "t");
   AddBudget(&s);
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  ASSERT_NE(nullptr, f);
-  EXPECT_EQ(GRPCR_OK, grpcr_metrics_write_openmetrics(f, &s, 1));
-  ASSERT_EQ(0, std::fclose(f));
-  EXPECT_EQ(RenderOpenMetrics({s}), std::string(buf, len));
-  std::free(buf);
+  EXPECT_EQ(RenderOpenMetrics({s}), Streamed(grpcr_metrics_write_openmetrics, s));
 }
 
 TEST(MetricsOpenMetricsTest, ContentTypesAreTheFormatsOwn) {
