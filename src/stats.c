@@ -27,7 +27,6 @@ struct grpcr_channel_stats {
   _Atomic uint64_t retries;
   _Atomic uint64_t budget_denied;
   _Atomic uint64_t breaker_rejected;
-  _Atomic uint64_t finished;
   _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
   _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
   _Atomic uint64_t wait_sum_ns;
@@ -45,7 +44,6 @@ struct grpcr_channel_stats {
 
 struct grpcr_method_stats {
   char *method;
-  _Atomic uint64_t requests;
   _Atomic uint64_t attempts;
   _Atomic uint64_t retries;
   _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
@@ -231,7 +229,6 @@ void grpcr_stats_on_config_update(grpcr_channel_stats *s) {
 void grpcr_stats_on_final(grpcr_channel_stats *s, int code) {
   if (code < 0 || code >= GRPCR_STATUS_COUNT) code = GRPCR_STATUS_UNKNOWN;
   inc(&s->status_counts[code]);
-  inc(&s->finished);
 }
 
 static grpcr_method_stats *method_new(const char *name, size_t len) {
@@ -323,10 +320,9 @@ void grpcr_method_stats_on_final(grpcr_method_stats *m, uint32_t attempts,
     atomic_fetch_add_explicit(&m->retries_sum, retries, memory_order_release);
     inc(&m->retries_buckets[retries_bucket(retries)]);
   }
-  inc(&m->status_counts[code]);
   atomic_fetch_add_explicit(&m->retries, retries, memory_order_release);
   atomic_fetch_add_explicit(&m->attempts, attempts, memory_order_release);
-  inc(&m->requests);
+  inc(&m->status_counts[code]);
 }
 
 double grpcr_stats_wait_quantile(
@@ -356,15 +352,19 @@ double grpcr_stats_wait_quantile(
 /* Reads the counters in the reverse of the order a call produces them
  * (final status, budget denial, retry, attempt, rejection, request), so
  * every event counted here has its earlier events counted too: finished
- * <= requests, retries <= attempts, finished <= attempts + rejected. */
+ * <= requests, retries <= attempts, finished <= attempts + rejected.
+ * finished is the status counts' sum, not a counter of its own: read
+ * apart, the two could disagree by a call that ended between the reads. */
 static void snapshot_counters(grpcr_channel_stats *s,
                               grpcr_channel_snapshot *o) {
-  o->finished = load(&s->finished);
   o->local_errors = load(&s->local_errors);
   o->committed_too_large = load(&s->committed_too_large);
   o->config_updates = load(&s->config_updates);
-  for (size_t i = 0; i < GRPCR_STATUS_COUNT; i++)
+  o->finished = 0;
+  for (size_t i = 0; i < GRPCR_STATUS_COUNT; i++) {
     o->status_counts[i] = load(&s->status_counts[i]);
+    o->finished += o->status_counts[i];
+  }
   o->budget_denied = load(&s->budget_denied);
   o->retries = load(&s->retries);
   o->retry_wait_sum_s = (double)load(&s->wait_sum_ns) / 1e9;
@@ -384,8 +384,9 @@ static void snapshot_counters(grpcr_channel_stats *s,
   o->retry_wait_p99_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.99);
 }
 
-/* Read in the reverse of the order on_final writes (requests last), so
- * every counted call has its histograms counted. Entries with no calls
+/* Read in the reverse of the order on_final writes (its status last), so
+ * every counted call has its attempts and histograms counted; requests is
+ * the status counts' sum, so the two always agree. Entries with no calls
  * are left out. */
 static int snapshot_methods(grpcr_channel_stats *s,
                             grpcr_channel_snapshot *o) {
@@ -396,12 +397,14 @@ static int snapshot_methods(grpcr_channel_stats *s,
   for (size_t i = 0; i < n; i++) {
     grpcr_method_stats *m = method_at(s, i);
     grpcr_method_snapshot *q = &o->methods[o->method_count];
-    q->requests = load(&m->requests);
+    q->requests = 0;
+    for (size_t k = 0; k < GRPCR_STATUS_COUNT; k++) {
+      q->status_counts[k] = load(&m->status_counts[k]);
+      q->requests += q->status_counts[k];
+    }
     if (q->requests == 0) continue;
     q->attempts = load(&m->attempts);
     q->retries = load(&m->retries);
-    for (size_t k = 0; k < GRPCR_STATUS_COUNT; k++)
-      q->status_counts[k] = load(&m->status_counts[k]);
     q->retries_sum = load(&m->retries_sum);
     q->retried_calls = 0;
     for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++) {

@@ -571,3 +571,48 @@ TEST_F(MethodStatsTest, ConcurrentCallersShareOneEntryPerMethod) {
   }
   EXPECT_EQ(requests, 4000u);
 }
+
+// A snapshot read while calls end: its finished count is always the sum of
+// its status counts, and a method's requests the sum of its own (they were
+// separate counters once, and a call ending between two reads made them
+// disagree).
+TEST(StatsSnapshotTest, FinishedIsTheSumOfStatusCountsWhileCallsEnd) {
+  grpcr_registry* reg = grpcr_registry_create();
+  ASSERT_NE(reg, nullptr);
+  grpcr_channel_stats* ch = grpcr_registry_add(reg, "ch", "t");
+  ASSERT_NE(ch, nullptr);
+  grpcr_method_stats* m = grpcr_stats_method(ch, "/a/b", 4);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; t++) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 200000; i++) {
+        grpcr_stats_on_final(ch, (i + t) % 3 == 0 ? kOk : kUnavailable);
+        grpcr_method_stats_on_final(m, 1, kOk, 0);
+      }
+    });
+  }
+  std::thread reader([&] {
+    int mismatches = 0;
+    while (!done.load()) {
+      grpcr_channel_snapshot* s = nullptr;
+      size_t n = 0;
+      ASSERT_EQ(grpcr_registry_snapshot(reg, 0, nullptr, &s, &n), 0);
+      uint64_t by_status = 0;
+      for (int k = 0; k < GRPCR_STATUS_COUNT; k++) by_status += s[0].status_counts[k];
+      mismatches += by_status != s[0].finished;
+      for (size_t k = 0; k < s[0].method_count; k++) {
+        uint64_t sum = 0;
+        for (int c = 0; c < GRPCR_STATUS_COUNT; c++)
+          sum += s[0].methods[k].status_counts[c];
+        mismatches += sum != s[0].methods[k].requests;
+      }
+      grpcr_channel_snapshots_free(s, n);
+    }
+    EXPECT_EQ(mismatches, 0);
+  });
+  for (auto& w : writers) w.join();
+  done = true;
+  reader.join();
+  grpcr_registry_destroy(reg);
+}
