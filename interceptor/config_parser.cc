@@ -76,25 +76,10 @@ Tree ToTree(const grpc_core::Json& json) {
   return nullptr;
 }
 
-// Whether some methodConfig entry has a resilience block.
-bool HasMethodBlock(const grpc_core::Json& config) {
-  auto it = config.object_value().find("methodConfig");
-  if (it == config.object_value().end() ||
-      it->second.type() != grpc_core::Json::Type::ARRAY) {
-    return false;
-  }
-  for (const grpc_core::Json& entry : it->second.array_value()) {
-    if (entry.type() == grpc_core::Json::Type::OBJECT &&
-        entry.object_value().count("resilience") != 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// The names of the config's methodConfig entries (gRPC validates them; a
+// What the config's methodConfig entries tell us in one walk: whether one
+// has a resilience block, and the names they give (gRPC validates them; a
 // malformed one is skipped here).
-void CollectNames(const grpc_core::Json& config, GlobalConfig* out) {
+void ReadMethodConfigs(const grpc_core::Json& config, GlobalConfig* out) {
   using Type = grpc_core::Json::Type;
   auto it = config.object_value().find("methodConfig");
   if (it == config.object_value().end() || it->second.type() != Type::ARRAY) {
@@ -108,6 +93,9 @@ void CollectNames(const grpc_core::Json& config, GlobalConfig* out) {
   };
   for (const grpc_core::Json& entry : it->second.array_value()) {
     if (entry.type() != Type::OBJECT) continue;
+    if (entry.object_value().count("resilience") != 0) {
+      out->has_resilience = true;
+    }
     auto names = entry.object_value().find("name");
     if (names == entry.object_value().end() ||
         names->second.type() != Type::ARRAY) {
@@ -155,8 +143,7 @@ Parser::ParseGlobalParams(const grpc_core::ChannelArgs&,
     return nullptr;
   }
   if (json.type() == grpc_core::Json::Type::OBJECT) {
-    out->has_resilience = HasMethodBlock(json);
-    CollectNames(json, out.get());
+    ReadMethodConfigs(json, out.get());
     auto it = json.object_value().find("resilience");
     if (it != json.object_value().end()) {
       out->has_resilience = true;
