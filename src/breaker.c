@@ -139,9 +139,16 @@ grpcr_verdict grpcr_breaker_verdict(const grpcr_breaker_config *cfg,
   switch (origin) {
     case GRPCR_ORIGIN_REMOTE:
       return trip ? GRPCR_VERDICT_FAILURE : GRPCR_VERDICT_SUCCESS;
+    /* The status such a call carries is the application's or the client's
+     * word, not the dependency's: only the code that names the origin
+     * (CANCELLED, DEADLINE_EXCEEDED) in trip_codes makes it a failure. */
     case GRPCR_ORIGIN_CANCELLED:
+      return is_trip_code(cfg, GRPCR_STATUS_CANCELLED) ? GRPCR_VERDICT_FAILURE
+                                                       : GRPCR_VERDICT_NONE;
     case GRPCR_ORIGIN_DEADLINE:
-      return trip ? GRPCR_VERDICT_FAILURE : GRPCR_VERDICT_NONE;
+      return is_trip_code(cfg, GRPCR_STATUS_DEADLINE_EXCEEDED)
+                 ? GRPCR_VERDICT_FAILURE
+                 : GRPCR_VERDICT_NONE;
     case GRPCR_ORIGIN_LOCAL:
       return GRPCR_VERDICT_NONE;
   }
@@ -428,6 +435,32 @@ void grpcr_breaker_record(grpcr_breaker *b, const grpcr_breaker_ticket *ticket,
                           grpcr_breaker_transition *tr) {
   grpcr_breaker_record_outcome(b, ticket, status_code, GRPCR_ORIGIN_REMOTE,
                                now_ns, tr);
+}
+
+bool grpcr_breaker_admits_retry(grpcr_breaker *b,
+                                const grpcr_breaker_ticket *ticket,
+                                int64_t now_ns) {
+  bool admits = false;
+  pthread_mutex_lock(&b->mu);
+  now_ns = advance_clock(b, now_ns);
+  switch (b->state) {
+    case GRPCR_BREAKER_CLOSED:
+      admits = true;
+      break;
+    case GRPCR_BREAKER_OPEN:
+      /* Still OPEN, or due to be HALF_OPEN in a generation this ticket
+       * holds no slot of: no retry either way. */
+      break;
+    case GRPCR_BREAKER_HALF_OPEN: {
+      const probe_slot *p =
+          ticket->generation == b->generation ? held_slot(b, ticket) : NULL;
+      admits = p != NULL && span(now_ns, p->since_ns) <
+                                (uint64_t)b->cfg.probe_timeout_ns;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return admits;
 }
 
 void grpcr_breaker_release(grpcr_breaker *b,

@@ -78,6 +78,7 @@ EMIT_U64(emit_requests, s->requests)
 EMIT_U64(emit_attempts, s->attempts)
 EMIT_U64(emit_retries, s->retries)
 EMIT_U64(emit_budget_denied, s->budget_denied)
+EMIT_U64(emit_breaker_stopped, s->breaker_stopped_retries)
 EMIT_DBL(emit_budget_util, s->budget.utilisation)
 EMIT_U64(emit_budget_win_requests, s->budget.requests_in_window)
 EMIT_U64(emit_budget_win_retries, s->budget.retries_in_window)
@@ -346,6 +347,10 @@ static const family kFamilies[] = {
     {{"grpcr_retry_budget_window_allowed", GRPCR_METRIC_GAUGE,
       "Retries the retry budget's current window allows."},
      has_budget, emit_budget_win_allowed, NULL},
+    {{"grpcr_retries_stopped_by_breaker_total", GRPCR_METRIC_COUNTER,
+      "Retries not made because the circuit breaker admitted no further "
+      "attempt of their call (OPEN, or HALF_OPEN and not the call's probe)."},
+     NULL, emit_breaker_stopped, NULL},
     {{"grpcr_retry_wait_duration_seconds", GRPCR_METRIC_HISTOGRAM,
       "Time waited before each retry."},
      NULL, emit_wait_histogram, NULL},

@@ -14,6 +14,7 @@ static const char *const verdict_names[] = {
     [GRPCR_RETRY_NO_PUSHBACK] = "NO_PUSHBACK",
     [GRPCR_RETRY_NO_DEADLINE] = "NO_DEADLINE",
     [GRPCR_RETRY_NO_BUDGET] = "NO_BUDGET",
+    [GRPCR_RETRY_NO_BREAKER] = "NO_BREAKER",
 };
 
 const char *grpcr_retry_verdict_name(grpcr_retry_verdict v) {
@@ -67,6 +68,10 @@ grpcr_retry_verdict grpcr_retry_decide(const grpcr_retry_policy *policy,
           ? grpcr_backoff_pushback_ns(backoff, outcome->pushback_ns)
           : grpcr_backoff_next_ns(backoff);
   if (past_deadline(now_ns, delay, deadline_ns)) return GRPCR_RETRY_NO_DEADLINE;
+  if (outcome->breaker != NULL &&
+      !grpcr_breaker_admits_retry(outcome->breaker, outcome->ticket, now_ns)) {
+    return GRPCR_RETRY_NO_BREAKER;
+  }
   if (budget != NULL && !grpcr_budget_try_retry(budget, now_ns)) {
     return GRPCR_RETRY_NO_BUDGET;
   }

@@ -26,6 +26,7 @@ struct grpcr_channel_stats {
   _Atomic uint64_t attempts;
   _Atomic uint64_t retries;
   _Atomic uint64_t budget_denied;
+  _Atomic uint64_t breaker_stopped_retries;
   _Atomic uint64_t breaker_rejected;
   _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
   _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
@@ -210,6 +211,10 @@ void grpcr_stats_on_budget_denied(grpcr_channel_stats *s) {
   inc(&s->budget_denied);
 }
 
+void grpcr_stats_on_breaker_stopped_retry(grpcr_channel_stats *s) {
+  inc(&s->breaker_stopped_retries);
+}
+
 void grpcr_stats_on_rejected(grpcr_channel_stats *s) {
   inc(&s->breaker_rejected);
 }
@@ -366,6 +371,7 @@ static void snapshot_counters(grpcr_channel_stats *s,
     o->finished += o->status_counts[i];
   }
   o->budget_denied = load(&s->budget_denied);
+  o->breaker_stopped_retries = load(&s->breaker_stopped_retries);
   o->retries = load(&s->retries);
   o->retry_wait_sum_s = (double)load(&s->wait_sum_ns) / 1e9;
   /* The count is the buckets' sum, so a histogram read while retries run

@@ -82,9 +82,11 @@ typedef enum {
   GRPCR_VERDICT_FAILURE,
 } grpcr_verdict;
 
-/* REMOTE: FAILURE for a trip code, else SUCCESS. CANCELLED and DEADLINE:
- * FAILURE if the user listed that code in trip_codes, else NONE. LOCAL:
- * always NONE. Codes outside 0..16 are UNKNOWN. */
+/* REMOTE: FAILURE for a trip code, else SUCCESS. CANCELLED: FAILURE if
+ * trip_codes lists CANCELLED, else NONE, whatever status_code the cancel
+ * carried (an application may cancel with UNAVAILABLE). DEADLINE: FAILURE
+ * if trip_codes lists DEADLINE_EXCEEDED, else NONE. LOCAL: always NONE.
+ * Codes outside 0..16 are UNKNOWN. */
 GRPCR_API grpcr_verdict grpcr_breaker_verdict(const grpcr_breaker_config *cfg,
                                               int status_code,
                                               grpcr_status_origin origin);
@@ -147,6 +149,15 @@ GRPCR_API void grpcr_breaker_record(grpcr_breaker *b,
                                     const grpcr_breaker_ticket *ticket,
                                     int status_code, int64_t now_ns,
                                     grpcr_breaker_transition *tr);
+/* May the call holding ticket make another attempt now? true while CLOSED,
+ * and in HALF_OPEN for a probe that still holds its slot (within
+ * probe_timeout): a probe retries within its own slot, never a second one.
+ * false while OPEN (even if HALF_OPEN is due: the ticket holds no slot of
+ * that generation), and in HALF_OPEN for any other ticket. Changes no
+ * state and counts nothing. */
+GRPCR_API bool grpcr_breaker_admits_retry(grpcr_breaker *b,
+                                          const grpcr_breaker_ticket *ticket,
+                                          int64_t now_ns);
 /* Gives a ticket back with no verdict (a call that ended without one, or
  * was destroyed before its status was read): a probe frees its slot. */
 GRPCR_API void grpcr_breaker_release(grpcr_breaker *b,

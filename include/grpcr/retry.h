@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "grpcr/backoff.h"
+#include "grpcr/breaker.h"
 #include "grpcr/budget.h"
 #include "grpcr/common.h"
 #include "grpcr/config.h"
@@ -28,6 +29,7 @@ typedef enum {
   GRPCR_RETRY_NO_PUSHBACK,  /* the server's pushback said stop */
   GRPCR_RETRY_NO_DEADLINE,  /* the retry would start after the deadline */
   GRPCR_RETRY_NO_BUDGET,    /* the retry budget denied it (counted there) */
+  GRPCR_RETRY_NO_BREAKER,   /* the breaker admits no attempt of this call */
 } grpcr_retry_verdict;
 
 /* "YES", "NO_SUCCESS", ...; NULL outside the enum. */
@@ -39,12 +41,18 @@ typedef struct {
   bool committed;         /* initial metadata or a message was delivered */
   grpcr_pushback pushback;
   int64_t pushback_ns;    /* with GRPCR_PUSHBACK_DELAY */
+  /* The channel's breaker and the call's ticket, or NULL for none: a
+   * retry is an attempt, and the breaker gates every attempt
+   * (grpcr_breaker_admits_retry). */
+  grpcr_breaker *breaker;
+  const grpcr_breaker_ticket *ticket;
 } grpcr_attempt_outcome;
 
 /* Checks, in this order: success, retryable status, committed, attempts,
- * pushback, deadline (now + delay > deadline_ns: no), budget. The budget is
- * asked last, so only a retry that would otherwise happen spends or is
- * denied. budget may be NULL (unlimited). On YES, *delay_ns is the wait. */
+ * pushback, deadline (now + delay > deadline_ns: no), breaker, budget. The
+ * budget is asked last, so only a retry that would otherwise happen spends
+ * or is denied. budget may be NULL (unlimited). On YES, *delay_ns is the
+ * wait; the shim asks grpcr_breaker_admits_retry again when it is due. */
 GRPCR_API grpcr_retry_verdict grpcr_retry_decide(
     const grpcr_retry_policy *policy, grpcr_backoff *backoff,
     grpcr_budget *budget, const grpcr_attempt_outcome *outcome,

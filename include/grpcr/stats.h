@@ -70,6 +70,9 @@ GRPCR_API void grpcr_stats_on_attempt(grpcr_channel_stats *s,
 /* A retry was scheduled after waiting wait_ns. */
 GRPCR_API void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns);
 GRPCR_API void grpcr_stats_on_budget_denied(grpcr_channel_stats *s);
+/* A retry not made because the breaker admitted no further attempt of its
+ * call (OPEN, or HALF_OPEN and the call holds no probe slot). */
+GRPCR_API void grpcr_stats_on_breaker_stopped_retry(grpcr_channel_stats *s);
 GRPCR_API void grpcr_stats_on_rejected(grpcr_channel_stats *s);
 /* A call whose request broke a local limit (sent as without the filter,
  * never retried, no breaker verdict). */
@@ -134,6 +137,7 @@ typedef struct {
   uint64_t attempts;         /* attempts sent (rejected calls make none) */
   uint64_t retries;          /* attempts after the first */
   uint64_t budget_denied;    /* retries the budget refused */
+  uint64_t breaker_stopped_retries; /* retries the breaker stopped */
   uint64_t breaker_rejected; /* calls failed fast by the breaker */
   uint64_t finished;         /* calls with a final status */
   uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];

@@ -687,10 +687,91 @@ TEST(BreakerTest, VerdictTreatsAnOutOfRangeCodeAsUnknown) {
     EXPECT_EQ(grpcr_breaker_verdict(&unknown, code, GRPCR_ORIGIN_REMOTE),
               GRPCR_VERDICT_FAILURE)
         << code;
+    // A cancel is judged by its origin, never by the code it carried.
     EXPECT_EQ(grpcr_breaker_verdict(&unknown, code, GRPCR_ORIGIN_CANCELLED),
-              GRPCR_VERDICT_FAILURE)
+              GRPCR_VERDICT_NONE)
         << code;
   }
+}
+
+// An application may cancel with any status (grpc_call_cancel_with_status),
+// UNAVAILABLE included: that is its own word, not the dependency's.
+TEST(BreakerTest, VerdictOfACancelIgnoresTheCodeItCarried) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  for (int code : {kUnavailable, kResourceExhausted, kCancelled, kInternal, 99})
+    EXPECT_EQ(grpcr_breaker_verdict(&c, code, GRPCR_ORIGIN_CANCELLED),
+              GRPCR_VERDICT_NONE)
+        << code;
+  const grpcr_breaker_config cancelled =
+      WithTripCodes(GRPCR_CODE_BIT(kCancelled));
+  for (int code : {kUnavailable, kResourceExhausted, kCancelled, kOk})
+    EXPECT_EQ(grpcr_breaker_verdict(&cancelled, code, GRPCR_ORIGIN_CANCELLED),
+              GRPCR_VERDICT_FAILURE)
+        << code;
+}
+
+TEST(BreakerTest, VerdictOfTheClientsDeadlineDependsOnlyOnDeadlineListed) {
+  const grpcr_breaker_config c = grpcr_breaker_config_default();
+  EXPECT_EQ(grpcr_breaker_verdict(&c, kUnavailable, GRPCR_ORIGIN_DEADLINE),
+            GRPCR_VERDICT_NONE);
+  const grpcr_breaker_config deadline =
+      WithTripCodes(GRPCR_CODE_BIT(kDeadlineExceeded));
+  EXPECT_EQ(grpcr_breaker_verdict(&deadline, kDeadlineExceeded,
+                                  GRPCR_ORIGIN_DEADLINE),
+            GRPCR_VERDICT_FAILURE);
+  EXPECT_EQ(grpcr_breaker_verdict(&deadline, kCancelled,
+                                  GRPCR_ORIGIN_CANCELLED),
+            GRPCR_VERDICT_NONE);
+}
+
+TEST(BreakerTest, AdmitsRetryWhileClosedWhateverTheGeneration) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket t;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &t, nullptr));
+  EXPECT_TRUE(grpcr_breaker_admits_retry(b.get(), &t, 1));
+  // OPEN -> HALF_OPEN -> CLOSED while the call waited: CLOSED admits anyone.
+  Trip(b.get(), 2, 1);
+  ASSERT_TRUE(Call(b.get(), kOk, 30 * kSec + 1));
+  ASSERT_EQ(State(b.get(), 30 * kSec + 1), GRPCR_BREAKER_CLOSED);
+  EXPECT_TRUE(grpcr_breaker_admits_retry(b.get(), &t, 30 * kSec + 2));
+}
+
+TEST(BreakerTest, AdmitsNoRetryWhileOpenEvenOnceHalfOpenIsDue) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  grpcr_breaker_ticket t;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &t, nullptr));
+  Trip(b.get(), 2, 0);
+  EXPECT_FALSE(grpcr_breaker_admits_retry(b.get(), &t, 1));
+  EXPECT_FALSE(grpcr_breaker_admits_retry(b.get(), &t, 30 * kSec));
+  EXPECT_FALSE(grpcr_breaker_admits_retry(b.get(), &t, 60 * kSec));
+  // It changed nothing: the next acquire makes the transition and gets the
+  // one probe slot.
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(s.stale_results_total, 0u);
+  EXPECT_EQ(s.rejected_total, 0u);
+  grpcr_breaker_ticket probe;
+  EXPECT_TRUE(grpcr_breaker_try_acquire(b.get(), 60 * kSec, &probe, nullptr));
+}
+
+TEST(BreakerTest, HalfOpenAdmitsRetriesOnlyOfAProbeWithinItsSlot) {
+  grpcr_breaker_config c = Config(0.5, 2);
+  c.probe_timeout_ns = 5 * kSec;
+  BreakerPtr b = Make(c);
+  grpcr_breaker_ticket closed_call;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), 0, &closed_call, nullptr));
+  Trip(b.get(), 2, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_ticket probe;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &probe, nullptr));
+  ASSERT_EQ(probe.admitted_in, GRPCR_BREAKER_HALF_OPEN);
+  EXPECT_TRUE(grpcr_breaker_admits_retry(b.get(), &probe, half + 1));
+  EXPECT_TRUE(grpcr_breaker_admits_retry(b.get(), &probe, half + 5 * kSec - 1));
+  // A call admitted before the breaker opened holds no slot.
+  EXPECT_FALSE(grpcr_breaker_admits_retry(b.get(), &closed_call, half + 1));
+  // probeTimeout: the probe's lease is over, whether or not an acquire has
+  // freed the slot yet.
+  EXPECT_FALSE(grpcr_breaker_admits_retry(b.get(), &probe, half + 5 * kSec));
+  EXPECT_EQ(Snap(b.get(), half + 5 * kSec).probes_in_flight, 1u);
 }
 
 TEST(BreakerTest, CancelledProbeFreesItsSlotWithNoVerdict) {

@@ -27,6 +27,7 @@ grpcr_channel_snapshot Channel(const char* name, const char* target) {
   s.attempts = 10;
   s.retries = 5;
   s.budget_denied = 2;
+  s.breaker_stopped_retries = 6;
   s.breaker_rejected = 3;
   s.finished = 5;
   s.attempts_by_number[0] = 5;
@@ -146,7 +147,10 @@ grpcr_retries_total{channel="a",target="t"} 5
 # HELP grpcr_retry_budget_denied_total Retries the retry budget refused.
 # TYPE grpcr_retry_budget_denied_total counter
 grpcr_retry_budget_denied_total{channel="a",target="t"} 2
-@BUDGET@# HELP grpcr_retry_wait_duration_seconds Time waited before each retry.
+@BUDGET@# HELP grpcr_retries_stopped_by_breaker_total Retries not made because the circuit breaker admitted no further attempt of their call (OPEN, or HALF_OPEN and not the call's probe).
+# TYPE grpcr_retries_stopped_by_breaker_total counter
+grpcr_retries_stopped_by_breaker_total{channel="a",target="t"} 6
+# HELP grpcr_retry_wait_duration_seconds Time waited before each retry.
 # TYPE grpcr_retry_wait_duration_seconds histogram
 grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.001"} 0
 grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.0025"} 0
@@ -437,7 +441,7 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(33u, n);
+  ASSERT_EQ(34u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
   EXPECT_STREQ("grpc_client_call_retry_delay_seconds",
@@ -505,6 +509,9 @@ grpcr_retries_total{channel="a",target="t"} 5
 # TYPE grpcr_retry_budget_denied counter
 # HELP grpcr_retry_budget_denied Retries the retry budget refused.
 grpcr_retry_budget_denied_total{channel="a",target="t"} 2
+# TYPE grpcr_retries_stopped_by_breaker counter
+# HELP grpcr_retries_stopped_by_breaker Retries not made because the circuit breaker admitted no further attempt of their call (OPEN, or HALF_OPEN and not the call's probe).
+grpcr_retries_stopped_by_breaker_total{channel="a",target="t"} 6
 # TYPE grpcr_retry_wait_duration_seconds histogram
 # UNIT grpcr_retry_wait_duration_seconds seconds
 # HELP grpcr_retry_wait_duration_seconds Time waited before each retry.

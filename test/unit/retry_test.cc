@@ -265,6 +265,32 @@ TEST_F(RetryTest, ChecksRunInTheDocumentedOrder) {
   EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_NO_BUDGET);
 }
 
+// The breaker gates every attempt: asked after the deadline, before the
+// budget, so a stop spends no budget.
+TEST_F(RetryTest, OpenBreakerStopsTheRetryBeforeTheBudgetIsAsked) {
+  Budget(5);
+  grpcr_breaker_config bc = grpcr_breaker_config_default();
+  bc.minimum_calls = 1;
+  grpcr_breaker *b = grpcr_breaker_create(&bc, 0);
+  ASSERT_NE(b, nullptr);
+  grpcr_breaker_ticket t, other;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b, 0, &t, nullptr));
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.breaker = b;
+  o.ticket = &t;
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_YES);
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b, 0, &other, nullptr));
+  grpcr_breaker_record(b, &other, kUnavailable, 0, nullptr);  // opens it
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_NO_BREAKER);
+  EXPECT_EQ(delay_, 0);
+  // The deadline is checked first.
+  EXPECT_EQ(Decide(o, 0, 1), GRPCR_RETRY_NO_DEADLINE);
+  grpcr_budget_snapshot s = Snap();
+  EXPECT_EQ(s.retries_total, 1u);
+  EXPECT_EQ(s.denied_total, 0u);
+  grpcr_breaker_destroy(b);
+}
+
 TEST_F(RetryTest, NullBudgetIsUnlimited) {
   policy_.max_attempts = 100;
   for (uint32_t n = 1; n < 100; n++) {
@@ -286,7 +312,8 @@ TEST(RetryVerdictTest, NamesCoverEveryVerdict) {
   EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_DEADLINE),
                "NO_DEADLINE");
   EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_BUDGET), "NO_BUDGET");
-  EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)8), nullptr);
+  EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_BREAKER), "NO_BREAKER");
+  EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)9), nullptr);
   EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)-1), nullptr);
 }
 
