@@ -95,6 +95,26 @@ void SaveResult(CallData* calld, Attempt* attempt) {
   }
 }
 
+// The attempt a retry follows is given up: its results never reach the
+// application, and its copies are released once nothing below refers to
+// them.
+void DiscardBackoffAttempt(CallData* calld) {
+  Attempt* a = calld->backoff_attempt;
+  if (a == nullptr) return;
+  calld->backoff_attempt = nullptr;
+  if (a->direct) ClearDirectResults(a);
+  a->retried = true;
+  if (a->pending == 0) DropAttemptData(a);
+}
+
+// The breaker gates every attempt: a retry that is due starts only if the
+// breaker admits it now (CLOSED, or the call's own half-open probe slot).
+bool BreakerAdmitsRetry(CallData* calld) {
+  if (!calld->breaker_admitted) return true;
+  return grpcr_breaker_admits_retry(grpcr_policy_breaker(calld->policy.get()),
+                                    &calld->ticket, grpcr_internal_now_ns());
+}
+
 void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   calld->retry_timer_pending = false;
@@ -104,6 +124,7 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     // The timer list shut down (grpc_shutdown) with the call in backoff: it
     // still gets its one final status, and the breaker no verdict.
     ReleaseTicket(calld);
+    DiscardBackoffAttempt(calld);
     Closures closures;
     FinishWithFailure(
         calld,
@@ -112,7 +133,29 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
                         grpc_core::StatusToString(error)),
         &closures);
     closures.RunClosures(calld->call_combiner);
+  } else if (!BreakerAdmitsRetry(calld)) {
+    // The breaker opened during the backoff: the call ends as if this had
+    // been its last attempt.
+    grpcr_stats_on_breaker_stopped_retry(calld->chand->stats);
+    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      gpr_log(GPR_INFO,
+              "resilience[%s] call=%p: retry due, but the breaker admits no "
+              "further attempt: ending with attempt %u's status",
+              calld->chand->name.c_str(), calld,
+              calld->backoff_attempt->number);
+    }
+    Attempt* last = calld->backoff_attempt;
+    calld->backoff_attempt = nullptr;
+    SaveResult(calld, last);
+    Closures closures;
+    Finish(calld, calld->backoff_status, &closures);
+    closures.RunClosures(calld->call_combiner);
   } else {
+    DiscardBackoffAttempt(calld);
+    // Counted when it starts: a retry cancelled or stopped in its backoff
+    // never happened.
+    grpcr_stats_on_retry(calld->chand->stats, calld->backoff_delay_ns);
+    calld->retry_delay_ns += calld->backoff_delay_ns;
     StartAttempt(calld);  // yields the combiner
   }
   GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: retry timer");
@@ -165,6 +208,10 @@ void Decide(CallData* calld, Attempt* attempt,
   outcome.status = status;
   outcome.attempts_done = calld->attempts;
   outcome.committed = attempt->committed;
+  if (calld->breaker_admitted) {
+    outcome.breaker = grpcr_policy_breaker(calld->policy.get());
+    outcome.ticket = &calld->ticket;
+  }
   absl::optional<grpc_core::Duration> pushback =
       attempt->to.trailing_md->get(grpc_core::GrpcRetryPushbackMsMetadata());
   if (pushback.has_value()) {
@@ -194,17 +241,18 @@ void Decide(CallData* calld, Attempt* attempt,
             grpcr_retry_verdict_name(verdict), delay_ns / 1000000);
   }
   if (verdict == GRPCR_RETRY_YES) {
-    // Nothing of a retried attempt is needed again: only the call's one
-    // copy of the request stays.
-    if (attempt->direct) ClearDirectResults(attempt);
-    attempt->retried = true;
-    grpcr_stats_on_retry(calld->chand->stats, delay_ns);
-    calld->retry_delay_ns += delay_ns;
+    // Kept until the retry starts (DiscardBackoffAttempt): the breaker may
+    // still stop it then.
+    calld->backoff_attempt = attempt;
+    calld->backoff_status = status;
+    calld->backoff_delay_ns = delay_ns;
     StartRetryTimer(calld, delay_ns);
     return;
   }
   if (verdict == GRPCR_RETRY_NO_BUDGET) {
     grpcr_stats_on_budget_denied(calld->chand->stats);
+  } else if (verdict == GRPCR_RETRY_NO_BREAKER) {
+    grpcr_stats_on_breaker_stopped_retry(calld->chand->stats);
   }
   SaveResult(calld, attempt);
   Finish(calld, status, closures);
@@ -234,14 +282,14 @@ void AfterAttemptReceive(Attempt* attempt) {
   closures.RunFromCallback(calld->call_combiner);
 }
 
+// Response headers commit nothing: servers send them before an error
+// status (Ruby always; grpc-go, grpc-js and Python whenever a handler sends
+// metadata first), and the attempt's status still decides. The application
+// gets the headers of the attempt that is delivered, never a discarded one's.
 void AttemptRecvInitialMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_initial = true;
   attempt->recv_initial_md_error = error;
-  if (error.ok() && !*attempt->to.trailing_md_available) {
-    attempt->committed = true;
-    GiveAnsweredVerdict(attempt->calld);
-  }
   AfterAttemptReceive(attempt);
 }
 
@@ -496,6 +544,14 @@ void StartAttempt(CallData* calld) {
 }
 
 }  // namespace
+
+void CancelInBackoff(CallData* calld, grpc_error_handle error,
+                     Closures* closures) {
+  // The timer callback sees `finished` and does nothing.
+  grpc_timer_cancel(&calld->retry_timer);
+  DiscardBackoffAttempt(calld);
+  FinishWithFailure(calld, error, closures);
+}
 
 void StartFirstActiveBatch(CallData* calld,
                            grpc_transport_stream_op_batch* batch) {

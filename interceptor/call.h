@@ -168,7 +168,9 @@ struct Attempt {
   bool got_message = false;
   bool got_trailing = false;
   bool decided = false;
-  bool committed = false;  // the server delivered initial metadata or data
+  // The server delivered a message: no retry can follow. Response headers
+  // alone commit nothing (a server may send them before an error status).
+  bool committed = false;
   bool retried = false;    // another attempt follows: drop its data when done
 
   // Callbacks still to come; the child's initial ref goes with the last.
@@ -234,6 +236,13 @@ struct CallData {
   // it is sent as without the filter, never retried, and the breaker
   // neither gates it nor hears of it.
   bool local = false;
+  // The smaller of the channel's and the method's max send size: a message
+  // over it is failed by gRPC in the client (any batch of the call).
+  absl::optional<uint32_t> max_send;
+  // The first batch carried no half-close: the call streams requests
+  // (client or bidi streaming), and a pass-through call then gives its
+  // verdict at its first response headers.
+  bool streams_requests = false;
   // The application cancelled (pass-through calls; active ones keep the
   // error in cancel_error).
   bool app_cancelled = false;
@@ -245,6 +254,13 @@ struct CallData {
   int64_t retry_delay_ns = 0;
   grpcr_method_stats* method_stats = nullptr;
   Attempt* current = nullptr;
+  // In backoff: the attempt a retry will follow, kept (with its status)
+  // until the retry starts, since the breaker may stop the retry when it is
+  // due and the call then ends with this attempt's result; and the delay
+  // being waited (a retry is counted when it starts).
+  Attempt* backoff_attempt = nullptr;
+  int backoff_status = GRPC_STATUS_OK;
+  int64_t backoff_delay_ns = 0;
 
   // The request. While the application's send batch is held back, its own
   // buffers stay valid and each attempt copies from them; a send batch
@@ -288,7 +304,8 @@ struct CallData {
   grpc_closure retry_timer_fired;
   grpc_closure retry_in_combiner;
 
-  // Pass-through calls: a verdict at their first answer (response headers),
+  // Pass-through calls: a verdict at their first response message (or, for
+  // a call that streams requests, its response headers) or their status,
   // counted at their recv_trailing_metadata.
   grpc_closure* passthrough_original_ready = nullptr;
   grpc_metadata_batch* passthrough_trailing_md = nullptr;
@@ -296,6 +313,9 @@ struct CallData {
   grpc_closure* passthrough_original_initial_ready = nullptr;
   bool* passthrough_trailing_md_available = nullptr;
   grpc_closure passthrough_initial_ready;
+  grpc_closure* passthrough_original_message_ready = nullptr;
+  absl::optional<SliceBuffer>* passthrough_message = nullptr;
+  grpc_closure passthrough_message_ready;
 
   // One cancel down the parent stack when an active call ends, so that
   // client-channel's deadline timer on the parent releases the call.
@@ -323,9 +343,10 @@ grpcr_status_origin OriginOf(const CallData* calld, int status);
 // first answer, or its final status.
 void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin);
 
-// The server answered with response headers (not Trailers-Only): the
-// dependency is up, whatever the call does next. A stream or a watch gives
-// its verdict here, so it never holds a half-open probe slot while it lives.
+// The server served the call (a pass-through call's first response message,
+// or the response headers of a call that streams requests): the dependency
+// is up, whatever the call does next. Such a call gives its verdict here, so
+// a long-lived stream never holds a half-open probe slot while it lives.
 void GiveAnsweredVerdict(CallData* calld);
 
 // The call's final status in the channel's and its method's stats, with the
@@ -336,10 +357,16 @@ void RecordFinal(CallData* calld, int status, uint32_t attempts);
 // library shut down under it) or is destroyed before its status was read.
 void ReleaseTicket(CallData* calld);
 
-// Learns the service config client-channel attached to this call (the
-// resolver's, possibly newer than the channel's): nothing to do while calls
-// report the config the channel already knows.
+// The service config client-channel attached to this call, if it is not
+// the one the call started with, may be newer than the channel's: the
+// channel learns it only if client-channel holds it now (never an older
+// one, nor a per-call one such as an xDS route's method config).
 void LearnFromContext(CallData* calld, grpc_call_context_element* context);
+
+// Whether a batch's message is over the call's local size limit (gRPC
+// fails it in the client, before the dependency sees it).
+bool OverLocalLimit(const CallData* calld,
+                    const grpc_transport_stream_op_batch* batch);
 
 // Client-channel bounds each attempt by a per-method "timeout" from the
 // call's start (with the same arithmetic, so we agree with it): no retry may
@@ -408,6 +435,11 @@ grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error);
 
 void StartFirstActiveBatch(CallData* calld,
                            grpc_transport_stream_op_batch* batch);
+
+// The application cancelled while the call waits for a retry: the retry
+// timer is cancelled and the call ends now with the cancel's error.
+void CancelInBackoff(CallData* calld, grpc_error_handle error,
+                     Closures* closures);
 
 // Pass-through calls (passthrough.cc).
 

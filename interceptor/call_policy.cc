@@ -90,9 +90,9 @@ void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin) {
   calld->chand->OnTransition(tr);
 }
 
-// The server answered with response headers (not Trailers-Only): the
-// dependency is up, whatever the call does next. A stream or a watch gives
-// its verdict here, so it never holds a half-open probe slot while it lives.
+// The server served the call (a pass-through call's first response message,
+// or the response headers of a call that streams requests): the dependency
+// is up, whatever the call does next.
 void GiveAnsweredVerdict(CallData* calld) {
   GiveVerdict(calld, GRPC_STATUS_OK, GRPCR_ORIGIN_REMOTE);
 }
@@ -118,9 +118,10 @@ void ReleaseTicket(CallData* calld) {
                         &calld->ticket, grpcr_internal_now_ns());
 }
 
-// Learns the service config client-channel attached to this call (the
-// resolver's, possibly newer than the channel's): nothing to do while calls
-// report the config the channel already knows.
+// The service config client-channel attached to this call, if it is not
+// the one the call started with, may be newer than the channel's: the
+// channel learns it only if client-channel holds it now (never an older
+// one, nor a per-call one such as an xDS route's method config).
 void LearnFromContext(CallData* calld, grpc_call_context_element* context) {
   auto* scd = static_cast<ServiceConfigCallData*>(
       context[GRPC_CONTEXT_SERVICE_CONFIG_CALL_DATA].value);
@@ -128,7 +129,14 @@ void LearnFromContext(CallData* calld, grpc_call_context_element* context) {
       scd->service_config() == calld->method_source.get()) {
     return;
   }
-  calld->chand->Learn(scd->service_config());
+  calld->chand->LearnIfCurrent(scd->service_config());
+}
+
+bool OverLocalLimit(const CallData* calld,
+                    const grpc_transport_stream_op_batch* batch) {
+  return batch->send_message && calld->max_send.has_value() &&
+         batch->payload->send_message.send_message->Length() >
+             *calld->max_send;
 }
 
 // Client-channel bounds each attempt by a per-method "timeout" from the

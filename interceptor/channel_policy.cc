@@ -191,21 +191,27 @@ void ChannelData::Learn(ServiceConfig* sc) {
   policy.reset(fresh);
 }
 
-// Asks client-channel for the service config it uses now (the resolver's,
-// or the default) and learns it if its text changed.
-void ChannelData::LearnFromClientChannel() {
+bool ChannelData::AskClientChannel(std::string* text) {
   // Client-channel is the stack's last element (it was not initialised
   // yet when this element was, hence the look-up here).
   grpc_channel_element* client_channel = grpc_channel_stack_last_element(stack);
-  if (strcmp(client_channel->filter->name, "client-channel") != 0) return;
+  if (strcmp(client_channel->filter->name, "client-channel") != 0) return false;
   char* json = nullptr;
   grpc_channel_info info = {};
   info.service_config_json = &json;
   client_channel->filter->get_channel_info(client_channel, &info);
-  if (json == nullptr) return;
-  std::string text(json);
+  if (json == nullptr) return false;
+  text->assign(json);
   gpr_free(json);
-  if (text.empty()) return;  // no resolver result yet
+  if (text->empty()) return false;  // no resolver result yet
+  std::lock_guard<std::mutex> lock(mu);
+  if (*text != client_channel_json) {
+    for (auto& f : foreign_configs) f.reset();
+  }
+  return true;
+}
+
+void ChannelData::LearnText(const std::string& text) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (text == client_channel_json) return;
@@ -213,6 +219,41 @@ void ChannelData::LearnFromClientChannel() {
   }
   auto sc = grpc_core::ServiceConfigImpl::Create(args, text);
   if (sc.ok() && *sc != nullptr) Learn(sc->get());
+}
+
+// Asks client-channel for the service config it uses now (the resolver's,
+// or the default) and learns it if its text changed.
+void ChannelData::LearnFromClientChannel() {
+  std::lock_guard<std::mutex> learning(learn_mu);
+  std::string text;
+  if (AskClientChannel(&text)) LearnText(text);
+}
+
+void ChannelData::LearnIfCurrent(ServiceConfig* sc) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (policy_source.get() == sc) return;
+    for (const auto& f : foreign_configs) {
+      if (f.get() == sc) return;
+    }
+  }
+  std::lock_guard<std::mutex> learning(learn_mu);
+  std::string text;
+  if (!AskClientChannel(&text)) return;
+  if (text == sc->json_string()) {
+    // The call's config is client-channel's own object: learning it (not a
+    // parse of the same text) lets later calls match it by pointer.
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      client_channel_json = text;
+    }
+    Learn(sc);
+    return;
+  }
+  LearnText(text);
+  std::lock_guard<std::mutex> lock(mu);
+  foreign_configs[foreign_next] = sc->Ref();
+  foreign_next = (foreign_next + 1) % kForeignConfigSlots;
 }
 
 // Every breaker transition the shim sees: traced, and tracked for

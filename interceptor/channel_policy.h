@@ -51,6 +51,10 @@ size_t RetryBufferSize(const grpc_core::ChannelArgs& args);
 
 // The method look-up cache: how many methods, and the longest path kept.
 constexpr size_t kMethodCacheSlots = 4;
+// Configs calls reported that client-channel did not hold (stale ones, and
+// per-call ones such as xDS routes' method configs), remembered so that
+// calls reporting them again do not ask client-channel each time.
+constexpr size_t kForeignConfigSlots = 4;
 constexpr size_t kMethodCachePathMax = 96;
 
 struct ChannelData {
@@ -78,6 +82,11 @@ struct ChannelData {
   std::atomic<bool> breaker_not_closed{false};
   std::atomic<int64_t> next_recheck_ns{0};
 
+  // Serialises learning from client-channel (ask, parse, apply), so that a
+  // config read earlier is never applied after one read later. Taken before
+  // mu, never on a call's success path.
+  std::mutex learn_mu;
+
   // Guards the fields below. A plain mutex: held for a few loads per call,
   // it needs none of absl::Mutex's extras (whose deadlock detection, on in
   // Debian's build, costs hundreds of instructions a lock).
@@ -88,6 +97,10 @@ struct ChannelData {
   grpc_core::RefCountedPtr<grpc_core::ServiceConfig> policy_source;
   // The service config text client-channel reported last.
   std::string client_channel_json;
+  // See kForeignConfigSlots; emptied when client-channel's config changes.
+  grpc_core::RefCountedPtr<grpc_core::ServiceConfig>
+      foreign_configs[kForeignConfigSlots];
+  size_t foreign_next = 0;
   // The last methods looked up in policy_source (emptied when it changes):
   // a call of a recent method skips the service config's hash look-up.
   // The process policy rules the channel: its config has no resilience
@@ -134,6 +147,18 @@ struct ChannelData {
   // Asks client-channel for the service config it uses now (the resolver's,
   // or the default) and learns it if its text changed.
   void LearnFromClientChannel();
+
+  // A call reported sc, which is not the config the channel knows: learns
+  // it if client-channel holds it now, else learns what client-channel
+  // holds (if that changed) and remembers sc as foreign. Configs are thus
+  // learnt only in the order client-channel applies them.
+  void LearnIfCurrent(grpc_core::ServiceConfig* sc);
+
+  // Under learn_mu: client-channel's config text now (false before its
+  // first resolver result); clears foreign_configs if it changed.
+  bool AskClientChannel(std::string* text);
+  // Under learn_mu: parses and learns client-channel's text.
+  void LearnText(const std::string& text);
 
   // Every breaker transition the shim sees: traced, and tracked for
   // MaybeLearnFromClientChannel.

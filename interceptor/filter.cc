@@ -64,10 +64,8 @@ void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
                      "resilience: cancel attempt");
       }
     } else if (calld->retry_timer_pending) {
-      // In backoff: no attempt will report, so the call ends here. The timer
-      // callback sees `finished` and does nothing.
-      grpc_timer_cancel(&calld->retry_timer);
-      FinishWithFailure(calld, error, &closures);
+      // In backoff: no attempt will report, so the call ends here.
+      CancelInBackoff(calld, error, &closures);
     }
   }
   if (batch->on_complete != nullptr) {
@@ -88,11 +86,10 @@ void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
   const MethodConfig* method;
   chand->Current(calld->path.c_slice(), &calld->policy, &source, &vec, &method,
                  &calld->method_stats);
-  absl::optional<uint32_t> max_send;
-  ApplyMethodConfig(calld, vec, &max_send);
+  ApplyMethodConfig(calld, vec, &calld->max_send);
   calld->method_source = std::move(source);
-  if (batch->send_message && max_send.has_value() &&
-      batch->payload->send_message.send_message->Length() > *max_send) {
+  calld->streams_requests = !batch->send_trailing_metadata;
+  if (OverLocalLimit(calld, batch)) {
     // gRPC's message-size filter fails it in the client: not the
     // dependency's doing, and nothing to retry.
     calld->local = true;

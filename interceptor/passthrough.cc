@@ -12,15 +12,30 @@ namespace {
 // ---------------------------------------------------------------------------
 // Pass-through calls: counted, never touched.
 
+// Response headers give the verdict only of a call that streams requests:
+// a long-lived bidi or client stream must not hold a half-open probe slot.
+// A call whose first batch carried the whole request waits for its first
+// message or its status (a server may send headers before an error).
 void PassthroughInitialReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
-  if (error.ok() && calld->passthrough_trailing_md_available != nullptr &&
+  if (error.ok() && calld->streams_requests &&
+      calld->passthrough_trailing_md_available != nullptr &&
       !*calld->passthrough_trailing_md_available) {
     GiveAnsweredVerdict(calld);
   }
   LearnFromContext(calld, calld->context);
   grpc_core::Closure::Run(DEBUG_LOCATION,
                           calld->passthrough_original_initial_ready, error);
+}
+
+// The first response message: the dependency served the call.
+void PassthroughMessageReady(void* arg, grpc_error_handle error) {
+  auto* calld = static_cast<CallData*>(arg);
+  if (error.ok() && calld->passthrough_message->has_value()) {
+    GiveAnsweredVerdict(calld);
+  }
+  grpc_core::Closure::Run(DEBUG_LOCATION,
+                          calld->passthrough_original_message_ready, error);
 }
 
 void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
@@ -38,11 +53,18 @@ void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
 
 void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
   auto* p = batch->payload;
-  // The first answer gives the verdict (while a ticket is held) and may
+  if (!calld->local && OverLocalLimit(calld, batch)) {
+    // A later message over the local limit (a client stream's chunk): gRPC
+    // fails the batch in the client and the surface cancels the call. Not
+    // the dependency's doing: no verdict, and counted.
+    calld->local = true;
+    grpcr_stats_on_local_error(calld->chand->stats);
+  }
+  // The first answer may give the verdict (while a ticket is held) and may
   // carry a config the channel does not know yet.
   if (batch->recv_initial_metadata &&
       calld->passthrough_original_initial_ready == nullptr &&
-      (calld->breaker_admitted ||
+      ((calld->breaker_admitted && calld->streams_requests) ||
        !calld->chand->config_known.load(std::memory_order_relaxed))) {
     calld->passthrough_trailing_md_available =
         p->recv_initial_metadata.trailing_metadata_available;
@@ -52,6 +74,16 @@ void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
                       PassthroughInitialReady, calld, nullptr);
     p->recv_initial_metadata.recv_initial_metadata_ready =
         &calld->passthrough_initial_ready;
+  }
+  if (batch->recv_message && calld->breaker_admitted &&
+      !calld->streams_requests &&
+      calld->passthrough_original_message_ready == nullptr) {
+    calld->passthrough_message = p->recv_message.recv_message;
+    calld->passthrough_original_message_ready =
+        p->recv_message.recv_message_ready;
+    GRPC_CLOSURE_INIT(&calld->passthrough_message_ready,
+                      PassthroughMessageReady, calld, nullptr);
+    p->recv_message.recv_message_ready = &calld->passthrough_message_ready;
   }
   if (batch->recv_trailing_metadata &&
       calld->passthrough_original_ready == nullptr) {

@@ -14,25 +14,12 @@
 #include <vector>
 
 #include "grpcr/grpcr.h"
+#include "support/breaker_fixture.h"
 #include "support/fake_resolver.h"
 #include "support/fixture.h"
 
 namespace grpcr_test {
 namespace {
-
-constexpr char kOtherMethod[] = "/echo.Echo/Other";  // no retry policy
-constexpr char kWatchMethod[] = "/echo.Echo/Watch";  // no retry policy
-
-void* Tag(intptr_t t) { return reinterpret_cast<void*>(t); }
-
-gpr_timespec In(int ms) {
-  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                      gpr_time_from_millis(ms, GPR_TIMESPAN));
-}
-
-bool StartsWith(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
 
 // A bidi stream that has sent one message and received its echo, and is
 // then left open until it goes out of scope.
@@ -85,60 +72,7 @@ class OpenStream {
   std::string echoed_;
 };
 
-// The default retry policy on Say with this top-level block.
-RetrySpec TopLevel(const std::string& top_level) {
-  RetrySpec spec;
-  spec.top_level = top_level;
-  return spec;
-}
-
-// {"circuitBreaker": {...}} members for RetrySpec::top_level.
-std::string Breaker(int minimum_calls, const std::string& open_duration,
-                    const std::string& extra = "") {
-  return "\"circuitBreaker\": {\"failureRateThreshold\": 0.5, "
-         "\"minimumCalls\": " +
-         std::to_string(minimum_calls) + ", \"openDuration\": \"" +
-         open_duration + "\", \"halfOpenMaxCalls\": 1" +
-         (extra.empty() ? "" : ", " + extra) + "}";
-}
-
-class BreakerContractTest : public ::testing::Test {
- protected:
-  ChannelPtr Channel(const std::string& config, std::vector<grpc_arg> extra = {}) {
-    config_ = config;
-    char* errors = nullptr;
-    EXPECT_EQ(grpcr_validate_service_config(config_.c_str(), &errors), 0)
-        << config_ << "\n" << (errors != nullptr ? errors : "");
-    if (errors != nullptr) grpcr_free(errors);
-    name_ = UniqueName();
-    extra.push_back(StringArg(GRPCR_ARG_NAME, name_.c_str()));
-    return ChannelPtr(MakeChannel(server_.address(), config_, extra));
-  }
-  ChannelPtr Channel(const RetrySpec& spec, std::vector<grpc_arg> extra = {}) {
-    return Channel(ServiceConfig(spec), std::move(extra));
-  }
-
-  // n pass-through calls that the server fails UNAVAILABLE; then the server
-  // answers OK again.
-  void FailCalls(grpc_channel* ch, int n) {
-    server_.SetDefault(Fail(GRPC_STATUS_UNAVAILABLE, "down"));
-    for (int i = 0; i < n; i++) {
-      EXPECT_EQ(GRPC_STATUS_UNAVAILABLE,
-                UnaryCall(ch, kOtherMethod, "x", 5000).status);
-    }
-    server_.SetDefault(Reply());
-  }
-
-  grpcr_breaker_snapshot BreakerNow() {
-    grpcr_channel_snapshot s = StatsFor(name_);
-    EXPECT_TRUE(s.has_breaker);
-    return s.breaker;
-  }
-
-  ScriptedServer server_;
-  std::string config_;
-  std::string name_;
-};
+class BreakerContractTest : public BreakerFixture {};
 
 // Before: a stream took the only half-open probe slot and kept it until it
 // ended, so every unary call was rejected "(half-open)" while it lived. Now a
@@ -159,9 +93,51 @@ TEST_F(BreakerContractTest, StreamInHalfOpenGivesItsVerdictAtTheFirstAnswer) {
   EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;
 }
 
-// The same for a server-streaming watch (its first batch looks unary) that
-// has sent its headers and nothing else yet.
-TEST_F(BreakerContractTest, WatchThatSentHeadersDoesNotHoldTheProbeSlot) {
+// A server-streaming watch (its first batch carries the whole request) is
+// judged at its first message or its status, not at bare headers: a server
+// may send headers and then fail. One that has sent headers and nothing else
+// holds its half-open probe slot for probeTimeout at most, then loses it.
+TEST_F(BreakerContractTest, WatchWithOnlyHeadersHoldsTheProbeSlotForProbeTimeout) {
+  RetrySpec spec;
+  spec.top_level = Breaker(2, "0.2s", "\"probeTimeout\": \"0.5s\"");
+  ChannelPtr ch = Channel(spec);
+  FailCalls(ch.get(), 2);
+  SleepMs(300);
+  server_.SetHandler([](const Arrival& a, int) {
+    Reply r;
+    if (a.method == kWatchMethod) {
+      r.hold = true;
+      r.initial_metadata_first = true;
+    }
+    return r;
+  });
+  PendingCall watch(ch.get(), kWatchMethod, "watch", 30000);
+  const int64_t probe_start = NowNs();
+  int headers = watch.StartBatch(PendingCall::kSendOps |
+                                 PendingCall::kRecvInitialMetadata);
+  bool ok = false;
+  ASSERT_TRUE(watch.WaitBatch(headers, 5000, &ok));
+  ASSERT_TRUE(ok);
+  watch.StartBatch(PendingCall::kRecvMessage | PendingCall::kRecvStatus);
+  grpcr_breaker_snapshot b = BreakerNow();
+  EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, b.state);
+  EXPECT_EQ(1u, b.probes_in_flight);
+  CallResult early = UnaryCall(ch.get(), kSayMethod, "early", 5000);
+  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, early.status);
+  EXPECT_TRUE(StartsWith(early.details, "circuit breaker open (half-open)"))
+      << early.details;
+  SleepMs(static_cast<int>(600 - (NowNs() - probe_start) / 1000000));
+  CallResult late = UnaryCall(ch.get(), kSayMethod, "late", 5000);
+  EXPECT_EQ(GRPC_STATUS_OK, late.status) << late.details;
+  b = BreakerNow();
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
+  EXPECT_EQ(1u, b.probes_expired_total);
+}
+
+// A call that streams requests (its first batch has no half-close) gives its
+// verdict at the server's response headers, so a long-lived client or bidi
+// stream never holds HALF_OPEN.
+TEST_F(BreakerContractTest, ClientStreamGivesItsVerdictAtTheResponseHeaders) {
   RetrySpec spec;
   spec.top_level = Breaker(2, "0.2s");
   ChannelPtr ch = Channel(spec);
@@ -175,13 +151,13 @@ TEST_F(BreakerContractTest, WatchThatSentHeadersDoesNotHoldTheProbeSlot) {
     }
     return r;
   });
-  PendingCall watch(ch.get(), kWatchMethod, "watch", 30000);
-  int headers = watch.StartBatch(PendingCall::kSendOps |
-                                 PendingCall::kRecvInitialMetadata);
+  PendingCall upload(ch.get(), kWatchMethod, "chunk", 30000);
+  int headers = upload.StartBatch(PendingCall::kSendInitialMetadata |
+                                  PendingCall::kRecvInitialMetadata);
+  upload.StartBatch(PendingCall::kSendMessage);
   bool ok = false;
-  ASSERT_TRUE(watch.WaitBatch(headers, 5000, &ok));
+  ASSERT_TRUE(upload.WaitBatch(headers, 5000, &ok));
   ASSERT_TRUE(ok);
-  watch.StartBatch(PendingCall::kRecvMessage | PendingCall::kRecvStatus);
   EXPECT_EQ(GRPCR_BREAKER_CLOSED, BreakerNow().state);
   CallResult r = UnaryCall(ch.get(), kSayMethod, "unary", 5000);
   EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;

@@ -28,6 +28,12 @@ class ResolvedChannel {
   // service config (JSON; "" for none). Calling it again is an update.
   void Resolve(const std::string& address,
                const std::string& service_config_json);
+  // As Resolve, with a ConfigSelector that gives every call its own service
+  // config, route_config_json, as xDS gives each call its route's method
+  // config (e.g. {"methodConfig": [{"name": [{}], "timeout": "5s"}]}).
+  void ResolveWithRoute(const std::string& address,
+                        const std::string& service_config_json,
+                        const std::string& route_config_json);
 
  private:
   struct Impl;

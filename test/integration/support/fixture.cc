@@ -600,11 +600,11 @@ struct ReplyBatch {
     if (has_details) grpc_slice_unref(details);
     if (has_trailing_md) ReleaseMetadata(&trailing_md);
   }
-  void SendInitial(bool custom) {
+  void SendInitial(const std::string* custom) {
     grpc_op& op = ops[n++];
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (custom) {
-      initial_md = MakeMetadata("x-initial-md", "1");
+    if (custom != nullptr) {
+      initial_md = MakeMetadata("x-initial-md", *custom);
       has_initial_md = true;
       op.data.send_initial_metadata.count = 1;
       op.data.send_initial_metadata.metadata = &initial_md;
@@ -651,14 +651,14 @@ void ScriptedServer::SendReply(Call* c, std::shared_ptr<const Reply> r,
   auto* b = new ReplyBatch;
   int next_step = -1;
   if (step == 0 && r->initial_metadata_first) {
-    b->SendInitial(true);
+    b->SendInitial(&r->initial_metadata_value);
     next_step = 1;
   } else if (step <= 1 && r->message_before_status && send_message) {
-    if (!initial_sent) b->SendInitial(false);
+    if (!initial_sent) b->SendInitial(nullptr);
     b->SendMessage(message);
     next_step = 2;
   } else {
-    if (!initial_sent) b->SendInitial(false);
+    if (!initial_sent) b->SendInitial(nullptr);
     if (send_message && !r->message_before_status) b->SendMessage(message);
     b->SendStatus(*r);
   }

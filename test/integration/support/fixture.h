@@ -44,8 +44,9 @@ void SleepMs(int ms);
 //   - A failing status without message_before_status and without
 //     initial_metadata_first goes out in one batch with default initial
 //     metadata, which chttp2 turns into a Trailers-Only response (retryable).
-//   - initial_metadata_first sends initial metadata {"x-initial-md": "1"} in
-//     its own batch first (the client then has initial metadata: committed).
+//   - initial_metadata_first sends initial metadata {"x-initial-md":
+//     initial_metadata_value} in its own batch first (response headers
+//     before the status or message, as Ruby servers always do).
 //   - message_before_status sends the message in its own batch before the
 //     status (the client then has a message: committed).
 //   - pushback_ms adds trailing metadata grpc-retry-pushback-ms: <value>
@@ -62,6 +63,7 @@ struct Reply {
   bool echo = true;
   std::string response;
   bool initial_metadata_first = false;
+  std::string initial_metadata_value = "1";
   bool message_before_status = false;
   std::optional<std::string> pushback_ms;
   int delay_ms = 0;
