@@ -198,6 +198,15 @@ void Decide(CallData* calld, Attempt* attempt,
     FinishWithFailure(calld, calld->cancel_error, closures);
     return;
   }
+  if (IsClientLimitError(attempt->recv_initial_md_error) ||
+      IsClientLimitError(attempt->recv_message_error) ||
+      IsClientLimitError(attempt->recv_trailing_md_error)) {
+    // A response over the client's own limits: no retry would get another.
+    MarkLocal(calld);
+    SaveResult(calld, attempt);
+    Finish(calld, status, closures);
+    return;
+  }
   if (calld->method_policy == nullptr || status == GRPC_STATUS_OK) {
     // Success needs no retry decision (nor a backoff seeded from the OS).
     SaveResult(calld, attempt);

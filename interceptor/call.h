@@ -232,9 +232,10 @@ struct CallData {
   // Holding a breaker ticket, until the call's verdict (or its end).
   bool breaker_admitted = false;
   grpcr_breaker_ticket ticket = {};
-  // The request breaks a local limit (a message over the max send size):
-  // it is sent as without the filter, never retried, and the breaker
-  // neither gates it nor hears of it.
+  // The call broke a local limit (MarkLocal): a request message over the
+  // max send size (known at the first batch: sent as without the filter,
+  // never retried, not gated by the breaker), or a later message, or a
+  // response over the client's receive limits. The breaker hears nothing.
   bool local = false;
   // The smaller of the channel's and the method's max send size: a message
   // over it is failed by gRPC in the client (any batch of the call).
@@ -367,6 +368,15 @@ void LearnFromContext(CallData* calld, grpc_call_context_element* context);
 // fails it in the client, before the dependency sees it).
 bool OverLocalLimit(const CallData* calld,
                     const grpc_transport_stream_op_batch* batch);
+
+// Whether a receive op's error is one of gRPC's own checks in the client
+// (a message over the max send or receive size): not the dependency's
+// status.
+bool IsClientLimitError(const grpc_error_handle& error);
+
+// The call broke a local limit: it gives the breaker no verdict, is never
+// retried, and is counted once in local_errors.
+void MarkLocal(CallData* calld);
 
 // Client-channel bounds each attempt by a per-method "timeout" from the
 // call's start (with the same arithmetic, so we agree with it): no retry may

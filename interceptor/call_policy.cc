@@ -3,6 +3,8 @@
 // verdict it gives the breaker.
 #include "call.h"
 
+#include "absl/strings/match.h"
+
 namespace grpcr {
 
 int64_t ToMonotonicNs(Timestamp t) {
@@ -130,6 +132,26 @@ void LearnFromContext(CallData* calld, grpc_call_context_element* context) {
     return;
   }
   calld->chand->LearnIfCurrent(scd->service_config());
+}
+
+bool IsClientLimitError(const grpc_error_handle& error) {
+  if (error.ok()) return false;
+  grpc_status_code code = GRPC_STATUS_OK;
+  std::string message;
+  grpc_error_get_status(error, Timestamp::InfFuture(), &code, &message,
+                        nullptr, nullptr);
+  // The texts of gRPC 1.51's message-size filter (docs/GRPC_CORE_NOTES.md).
+  // Callers pass a receive op's own error, which a server's status never
+  // is (its status arrives as trailing metadata).
+  return code == GRPC_STATUS_RESOURCE_EXHAUSTED &&
+         (absl::StartsWith(message, "Sent message larger than max") ||
+          absl::StartsWith(message, "Received message larger than max"));
+}
+
+void MarkLocal(CallData* calld) {
+  if (calld->local) return;
+  calld->local = true;
+  grpcr_stats_on_local_error(calld->chand->stats);
 }
 
 bool OverLocalLimit(const CallData* calld,

@@ -92,7 +92,7 @@ void StartFirstBatch(CallData* calld, grpc_transport_stream_op_batch* batch) {
   if (OverLocalLimit(calld, batch)) {
     // gRPC's message-size filter fails it in the client: not the
     // dependency's doing, and nothing to retry.
-    calld->local = true;
+    MarkLocal(calld);
     method = nullptr;
   }
   if (method != nullptr && !IsUnaryRequest(batch)) method = nullptr;

@@ -18,6 +18,7 @@ namespace {
 // message or its status (a server may send headers before an error).
 void PassthroughInitialReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
+  if (IsClientLimitError(error)) MarkLocal(calld);
   if (error.ok() && calld->streams_requests &&
       calld->passthrough_trailing_md_available != nullptr &&
       !*calld->passthrough_trailing_md_available) {
@@ -31,6 +32,7 @@ void PassthroughInitialReady(void* arg, grpc_error_handle error) {
 // The first response message: the dependency served the call.
 void PassthroughMessageReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
+  if (IsClientLimitError(error)) MarkLocal(calld);
   if (error.ok() && calld->passthrough_message->has_value()) {
     GiveAnsweredVerdict(calld);
   }
@@ -57,14 +59,13 @@ void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
     // A later message over the local limit (a client stream's chunk): gRPC
     // fails the batch in the client and the surface cancels the call. Not
     // the dependency's doing: no verdict, and counted.
-    calld->local = true;
-    grpcr_stats_on_local_error(calld->chand->stats);
+    MarkLocal(calld);
   }
   // The first answer may give the verdict (while a ticket is held) and may
   // carry a config the channel does not know yet.
   if (batch->recv_initial_metadata &&
       calld->passthrough_original_initial_ready == nullptr &&
-      ((calld->breaker_admitted && calld->streams_requests) ||
+      (calld->breaker_admitted ||
        !calld->chand->config_known.load(std::memory_order_relaxed))) {
     calld->passthrough_trailing_md_available =
         p->recv_initial_metadata.trailing_metadata_available;
@@ -76,7 +77,6 @@ void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
         &calld->passthrough_initial_ready;
   }
   if (batch->recv_message && calld->breaker_admitted &&
-      !calld->streams_requests &&
       calld->passthrough_original_message_ready == nullptr) {
     calld->passthrough_message = p->recv_message.recv_message;
     calld->passthrough_original_message_ready =
@@ -109,7 +109,6 @@ void StartFirstPassthroughBatch(CallData* calld,
   if (calld->policy != nullptr) {
     grpcr_budget_on_request(grpcr_policy_budget(calld->policy.get()), now);
   }
-  if (calld->local) grpcr_stats_on_local_error(chand->stats);
   grpc_error_handle rejected = AdmitToBreaker(calld, now);
   if (rejected.ok()) {
     grpcr_stats_on_attempt(chand->stats, 1);

@@ -239,6 +239,36 @@ TEST_F(VerdictContractTest, OversizedLaterMessagesAreLocalErrorsNotFailures) {
   EXPECT_EQ(5u, s.status_counts[GRPC_STATUS_RESOURCE_EXHAUSTED]);
 }
 
+// Before: a response message over the client's max receive size failed
+// RESOURCE_EXHAUSTED, a trip code, and counted as the dependency's failure
+// though the dependency answered; calls run as attempts retried it. Now it
+// is a local error, never retried, for both kinds of call.
+TEST_F(VerdictContractTest, ResponsesOverTheClientsReceiveLimitAreLocalErrors) {
+  server_.SetHandler([](const Arrival&, int) {
+    Reply r;
+    r.echo = false;
+    r.response = std::string(1000, 'r');
+    return r;
+  });
+  RetrySpec spec = ThreeAttempts();
+  spec.codes = {"UNAVAILABLE", "RESOURCE_EXHAUSTED"};
+  spec.top_level = Breaker(2, "30s");
+  ChannelPtr ch =
+      Channel(spec, {IntArg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 100)});
+  for (const char* method : {kSayMethod, kOtherMethod, kSayMethod}) {
+    CallResult r = UnaryCall(ch.get(), method, "x", 5000);
+    EXPECT_EQ(GRPC_STATUS_RESOURCE_EXHAUSTED, r.status) << method;
+    EXPECT_EQ("Received message larger than max (1000 vs. 100)", r.details);
+  }
+  EXPECT_EQ(3, server_.arrival_count());  // none retried
+  grpcr_channel_snapshot s = StatsFor(name_);
+  EXPECT_EQ(3u, s.local_errors);
+  EXPECT_EQ(0u, s.retries);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, s.breaker.state);
+  EXPECT_EQ(0u, s.breaker.calls_in_window);
+  EXPECT_EQ(3u, s.breaker.no_verdict_total);
+}
+
 // Before: an application cancel carrying UNAVAILABLE (a trip code) counted
 // as the dependency's failure. A cancel is the application's word, whatever
 // status it carries: no verdict, for calls run as attempts and pass-through
