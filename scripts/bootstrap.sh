@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config dpkg-dev
       libgrpc-dev libgrpc++-dev libabsl-dev libssl-dev zlib1g-dev libre2-dev libc-ares-dev
       libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libmicrohttpd-dev
       libgtest-dev valgrind prometheus python3 python3-prometheus-client locales
-      clang libclang-rt-dev gnuplot-nox ruby-grpc)
+      clang libclang-rt-dev gnuplot-nox ruby-grpc python3-grpcio)
 
 say() { printf 'bootstrap: %s\n' "$*"; }
 
@@ -25,6 +25,10 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+
+# The grpc-js server of test/realservers needs node and npm: any node on
+# PATH will do, else Debian's.
+command -v node >/dev/null || missing+=(nodejs npm)
 
 apt_updated=0
 if [ ${#missing[@]} -gt 0 ]; then
@@ -70,6 +74,17 @@ SRC
   tar -xf "$orig" -C "$grpc_src.tmp" --strip-components=1 \
       --wildcards '*/src/core/*' '*/include/*' '*/test/core/end2end/tests/retry*'
   rm -rf "$grpc_src" && mv "$grpc_src.tmp" "$grpc_src"
+fi
+# grpc-js for the real-server tests (test/realservers), exactly as its
+# package-lock.json pins it.
+realservers="$root/test/realservers"
+if [ ! -f "$realservers/node_modules/@grpc/grpc-js/package.json" ]; then
+  if ! command -v npm >/dev/null; then
+    say "error: node is $(command -v node) but npm is missing"
+    exit 1
+  fi
+  say "installing grpc-js into $realservers/node_modules (npm ci)"
+  (cd "$realservers" && npm ci --no-audit --no-fund --ignore-scripts)
 fi
 # A locale with a ',' decimal separator, for the test that proves the JSON
 # parser ignores the process locale (the unit tests set LOCPATH to it).
