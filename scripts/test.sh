@@ -66,6 +66,17 @@ else
   exit "$rc"
 fi
 
+# Every relative link and anchor in README.md and the manual (docs/*.md),
+# bench/README.md and examples/**/README.md resolves.
+step "documentation links (scripts/check_links.py)"
+if python3 scripts/check_links.py; then
+  passed=$((passed + 1))
+else
+  rc=$?
+  echo "tests: $passed passed, $((failed + 1)) failed, $skipped skipped"
+  exit "$rc"
+fi
+
 # Installs build/ into a temporary prefix, builds a consumer with CMake and
 # with pkg-config, runs it, moves the prefix and builds it again.
 step "install and build a consumer (test/install/run.sh)"
