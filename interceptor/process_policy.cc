@@ -371,6 +371,9 @@ extern "C" GRPCR_API int grpcr_internal_preload_install(void) {
             "without grpc-resilience",
             rc == GRPCR_EINITIALIZED
                 ? "gRPC's configuration was already built (too late)"
+            : rc == GRPCR_EDUPLICATE
+                ? "the program installed grpc-resilience itself (its own "
+                  "copy rules, with its own configuration)"
                 : grpcr_strerror(rc));
     return rc;
   }

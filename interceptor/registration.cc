@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
+#include <typeinfo>
 
 #include <grpc/grpc.h>
 
@@ -27,6 +29,19 @@
 extern std::atomic<void*> grpcr_core_configuration_ asm(
     "_ZN9grpc_core17CoreConfiguration7config_E");
 
+// The builders registered so far (CoreConfiguration::builders_, exported by
+// libgrpc.so.29 under this name): a list of std::function, newest first.
+// Two copies of this library in one process (a libgrpcr at another path,
+// grpcr_static, the preload's) each have their own g_registered, but both
+// register into the one libgrpc, whose RegisterParser aborts on a second
+// "resilience" parser. The list is where one copy sees the other's builder.
+struct GrpcrRegisteredBuilder {
+  std::function<void(grpc_core::CoreConfiguration::Builder*)> builder;
+  GrpcrRegisteredBuilder* next;
+};
+extern std::atomic<GrpcrRegisteredBuilder*> grpcr_core_builders_ asm(
+    "_ZN9grpc_core17CoreConfiguration9builders_E");
+
 namespace {
 
 // gRPC 1.51.1's core library reports "29.0.0".
@@ -34,6 +49,45 @@ constexpr const char* kCoreVersion = "29.0.0";
 
 std::mutex g_mu;
 bool g_registered = false;
+
+bool AddFilter(grpc_core::ChannelStackBuilder* builder);
+
+}  // namespace
+
+namespace grpcr {
+
+// The builder every copy of this library registers. Its type's name is the
+// same in every copy (typeid objects are not), which is how a copy knows
+// another one's builder.
+struct InstallBuilder {
+  bool preload;
+  void operator()(grpc_core::CoreConfiguration::Builder* builder) const {
+    if (preload) {
+      builder->channel_args_preconditioning()->RegisterStage(
+          MarkInternalChannel);
+    }
+    // INT_MAX: run last among the stages, so PrependFilter puts us at
+    // element 0, above client-channel.
+    builder->channel_init()->RegisterStage(GRPC_CLIENT_CHANNEL, INT_MAX,
+                                           AddFilter);
+    builder->service_config_parser()->RegisterParser(
+        std::make_unique<Parser>());
+  }
+};
+
+}  // namespace grpcr
+
+namespace {
+
+bool AnotherCopyRegistered() {
+  const char* ours = typeid(grpcr::InstallBuilder).name();
+  for (GrpcrRegisteredBuilder* b =
+           grpcr_core_builders_.load(std::memory_order_acquire);
+       b != nullptr; b = b->next) {
+    if (strcmp(b->builder.target_type().name(), ours) == 0) return true;
+  }
+  return false;
+}
 
 bool AddFilter(grpc_core::ChannelStackBuilder* builder) {
   const grpc_core::ChannelArgs& args = builder->channel_args();
@@ -62,23 +116,21 @@ int RegisterFilter(bool preload) {
             grpc_version_string(), kCoreVersion);
     return GRPCR_EVERSION;
   }
+  if (AnotherCopyRegistered()) {
+    // The preload's install logs its own line.
+    if (!preload) {
+      gpr_log(GPR_ERROR,
+              "grpc-resilience: grpcr_register(): %s; this copy stays out "
+              "and that one rules",
+              grpcr_strerror(GRPCR_EDUPLICATE));
+    }
+    return GRPCR_EDUPLICATE;
+  }
   if ((!preload && grpc_is_initialized()) ||
       grpcr_core_configuration_.load(std::memory_order_acquire) != nullptr) {
     return GRPCR_EINITIALIZED;
   }
-  grpc_core::CoreConfiguration::RegisterBuilder(
-      [preload](grpc_core::CoreConfiguration::Builder* builder) {
-        if (preload) {
-          builder->channel_args_preconditioning()->RegisterStage(
-              MarkInternalChannel);
-        }
-        // INT_MAX: run last among the stages, so PrependFilter puts us at
-        // element 0, above client-channel.
-        builder->channel_init()->RegisterStage(GRPC_CLIENT_CHANNEL, INT_MAX,
-                                               AddFilter);
-        builder->service_config_parser()->RegisterParser(
-            std::make_unique<grpcr::Parser>());
-      });
+  grpc_core::CoreConfiguration::RegisterBuilder(grpcr::InstallBuilder{preload});
   g_registered = true;
   return GRPCR_OK;
 }

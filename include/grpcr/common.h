@@ -27,7 +27,10 @@ extern "C" {
   XX(ESHUTDOWN, -8, "shut down")                                              \
   XX(ENOTFOUND, -9, "not found")                                              \
   XX(EINSECURE, -10, "an insecure listener must be on loopback: pass "      \
-                     "server credentials for any other address")
+                     "server credentials for any other address")           \
+  XX(EDUPLICATE, -11, "another copy of grpc-resilience in this process "     \
+                      "(a libgrpcr at another path, or grpcr_static) has "   \
+                      "already installed the filter")
 
 typedef enum {
   GRPCR_OK = 0,

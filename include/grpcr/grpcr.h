@@ -27,8 +27,11 @@ typedef struct grpc_server_credentials grpc_server_credentials;
  * grpc_init(). Returns 0 (also on a repeated call); GRPCR_EINITIALIZED if
  * gRPC is initialised, or was and created channels (its configuration is
  * then fixed for the process); GRPCR_EVERSION if the running libgrpc is not
- * the version this build was compiled against. On error nothing is
- * installed and channels work as without the plugin. Thread-safe. */
+ * the version this build was compiled against; GRPCR_EDUPLICATE if another
+ * copy of this library in the process (a libgrpcr.so at another path,
+ * grpcr_static, the preload's) installed the filter first: that copy rules,
+ * this one logs one line and stays out. On error nothing is installed by
+ * this copy. Thread-safe. */
 GRPCR_API int grpcr_register(void);
 
 /* Checks a complete service config (JSON text) the way channel creation

@@ -99,6 +99,18 @@ run_consumer() {
   sed 's/^/install-test:     | /' "$tmp/run.out"
   [ "$rc" = 0 ] || fail "$(basename "$bin") exited $rc"
   ok "$(basename "$bin") exited 0"
+  # Two copies: the consumer registers the installed libgrpcr; the build
+  # tree's preload loads the build tree's. The consumer's copy rules, the
+  # preload's stays out with one log line, and nothing aborts.
+  rc=0
+  LD_LIBRARY_PATH=$libdir LD_PRELOAD="$build/libgrpcr_preload.so" \
+      GRPCR_CONFIG='{"methodConfig":[{"name":[{}],"resilience":{"maxAttempts":2}}]}' \
+      "$bin" >"$tmp/run.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || { sed 's/^/install-test:     | /' "$tmp/run.out"; fail "$(basename "$bin") under the build tree's preload exited $rc"; }
+  [ "$(grep -c 'grpc-resilience' "$tmp/run.out" | tr -d ' ')" = 1 ] &&
+      grep -q 'the program installed grpc-resilience itself' "$tmp/run.out" ||
+      { sed 's/^/install-test:     | /' "$tmp/run.out"; fail "the preload's copy did not stay out with one log line"; }
+  ok "$(basename "$bin") under the build tree's preload: its own copy rules, one log line"
 }
 
 # $1: the prefix. grpcr-run must find the installed preload, and the

@@ -282,6 +282,36 @@ TEST(PreloadTest, GrpcrRunRetriesARubyClient) {
   EXPECT_EQ(with.arrival_count(), 3);
 }
 
+// Before: a program that installs grpc-resilience itself (grpcr_static, or
+// a libgrpcr at another path) and runs under the preload had two copies of
+// the library; both registered a "resilience" parser and gRPC aborted the
+// process at its first channel. Now the program's copy, registered first,
+// rules with its own config; the preload's stays out with one log line.
+TEST(PreloadTest, ProgramThatRegistersItselfKeepsItsOwnCopyUnderThePreload) {
+  ScriptedServer server;
+  FailFirst(&server, 2);
+  // The program's own config: 3 attempts. The preload's policy would allow
+  // only 2, so the arrivals tell which copy rules.
+  const std::string own =
+      R"({"methodConfig":[{"name":[{"service":"echo.Echo"}],)"
+      R"("resilience":{"maxAttempts":3,"initialBackoff":"0.01s",)"
+      R"("maxBackoff":"0.01s"}}]})";
+  const std::string preload_policy =
+      R"({"methodConfig":[{"name":[{"service":"echo.Echo"}],)"
+      R"("resilience":{"maxAttempts":2,"initialBackoff":"0.01s",)"
+      R"("maxBackoff":"0.01s"}}]})";
+  Result r = RunChild({REGISTERING_CLIENT_BIN, server.address(), "1", own},
+                      Preload(preload_policy));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("register: 0 ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok 1 of 1"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(server.arrival_count(), 3);
+  EXPECT_EQ(CountLines(r.err, "grpc-resilience"), 1) << r.err;
+  EXPECT_EQ(CountLines(r.err, "the program installed grpc-resilience itself"),
+            1)
+      << r.err;
+}
+
 // glibc runs the library's constructor (which creates the channel) before
 // the preload's: only the hook on gRPC's configuration build is in time.
 TEST(PreloadTest, ChannelCreatedInALibraryConstructorIsRetried) {

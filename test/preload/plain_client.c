@@ -11,7 +11,11 @@
  * channel argument any program can set by its name).
  * PLAIN_CLIENT_HOLD_MS keeps the channel open that long afterwards (for a
  * stats read); PLAIN_CLIENT_LATE_DLOPEN names a library to dlopen() once
- * the channel exists (a preload loaded too late). */
+ * the channel exists (a preload loaded too late).
+ *
+ * Built with PLAIN_CLIENT_REGISTERS (and linked with grpcr_static), it is a
+ * program that installs grpc-resilience itself: it calls grpcr_register()
+ * before grpc_init() and prints "register: <rc> <message>". */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +25,21 @@
 
 #include "unary_call.h"
 
+#ifdef PLAIN_CLIENT_REGISTERS
+#include <grpcr/grpcr.h>
+#endif
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: plain_client TARGET CALLS [SERVICE_CONFIG [ENABLE_RETRIES]]\n");
     return 2;
   }
   int calls = atoi(argv[2]);
+#ifdef PLAIN_CLIENT_REGISTERS
+  int rc = grpcr_register();
+  printf("register: %d %s\n", rc, rc == 0 ? "ok" : grpcr_strerror(rc));
+  fflush(stdout);
+#endif
   grpc_init();
   grpc_arg args[3];
   size_t n = 0;
