@@ -178,6 +178,7 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   m->ch.retries = s->retries;
   m->ch.budget_denied = s->budget_denied;
   m->ch.breaker_stopped_retries = s->breaker_stopped_retries;
+  m->ch.instance = s->instance;
   m->ch.breaker_rejected = s->breaker_rejected;
   m->ch.finished = s->finished;
   m->ch.local_errors = s->local_errors;

@@ -450,25 +450,20 @@ const grpcr_metric_info *grpcr_metrics_family(size_t i) {
 
 static const char *or_empty(const char *s) { return s != NULL ? s : ""; }
 
-/* ss[i].labels for snaps[i]: the second channel with the same name and
- * target as an earlier one gets channel="name#2", and so on. false on
- * ENOMEM. */
+/* ss[i].labels for snaps[i]: a channel whose instance is n > 1 (another
+ * live channel had its name and target when it was created) gets
+ * channel="name#n", fixed for its life. false on ENOMEM. */
 static bool make_labels(series *ss, const grpcr_channel_snapshot *snaps,
                         size_t n) {
   for (size_t i = 0; i < n; i++) {
     const char *name = or_empty(snaps[i].name);
     const char *target = or_empty(snaps[i].target);
-    size_t dup = 1;
-    for (size_t j = 0; j < i; j++)
-      if (strcmp(or_empty(snaps[j].name), name) == 0 &&
-          strcmp(or_empty(snaps[j].target), target) == 0)
-        dup++;
     size_t len = 0;
     FILE *m = open_memstream(&ss[i].labels, &len);
     if (m == NULL) return false;
     fputs("channel=\"", m);
     grpcr_text_write_label_value(m, name);
-    if (dup > 1) fprintf(m, "#%zu", dup);
+    if (snaps[i].instance > 1) fprintf(m, "#%" PRIu32, snaps[i].instance);
     fputs("\",target=\"", m);
     grpcr_text_write_label_value(m, target);
     fputs("\"", m);

@@ -18,6 +18,7 @@ struct grpcr_channel_stats {
   grpcr_channel_stats *prev, *next; /* guarded by the registry mutex */
   char *name;
   char *target;
+  uint32_t instance; /* set once, at add */
   /* Guarded by the registry mutex; the entry holds a reference on each. */
   grpcr_breaker *breaker;
   grpcr_budget *budget;
@@ -130,6 +131,20 @@ void grpcr_registry_destroy(grpcr_registry *r) {
   free(r);
 }
 
+/* The lowest instance number no live entry with this name and target holds
+ * (1 for the first). Under the registry mutex. O(entries): channels are
+ * created rarely. */
+static uint32_t free_instance(const grpcr_registry *r, const char *name,
+                              const char *target) {
+  for (uint32_t n = 1;; n++) {
+    const grpcr_channel_stats *e = r->head;
+    while (e != NULL && !(e->instance == n && strcmp(e->name, name) == 0 &&
+                          strcmp(e->target, target) == 0))
+      e = e->next;
+    if (e == NULL) return n;
+  }
+}
+
 grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,
                                         const char *target) {
   grpcr_channel_stats *s = calloc(1, sizeof(*s));
@@ -145,6 +160,7 @@ grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,
     return NULL;
   }
   pthread_mutex_lock(&r->mu);
+  s->instance = free_instance(r, s->name, s->target);
   s->next = r->head;
   if (r->head != NULL) r->head->prev = s;
   r->head = s;
@@ -463,6 +479,7 @@ int grpcr_registry_snapshot(grpcr_registry *r, int64_t now_ns,
     grpcr_channel_snapshot *o = &snaps[k++];
     o->name = strdup(s->name);
     o->target = strdup(s->target);
+    o->instance = s->instance;
     if (o->name == NULL || o->target == NULL) {
       pthread_mutex_unlock(&r->mu);
       grpcr_channel_snapshots_free(snaps, k);

@@ -77,7 +77,7 @@ static size_t retries_bucket(double ub) {
  * one by one below. */
 #define CHANNEL_SAME_FIELDS(X)                                           \
   X(requests) X(attempts) X(retries) X(budget_denied) X(breaker_rejected) \
-  X(breaker_stopped_retries)                                             \
+  X(breaker_stopped_retries) X(instance)                                 \
   X(finished) X(local_errors) X(committed_too_large) X(config_updates)
 #define METHOD_SAME_FIELDS(X) X(requests) X(attempts) X(retries)
 #define BREAKER_SAME_FIELDS(X)                                            \

@@ -57,6 +57,19 @@ static char *printable(const char *s) {
   return o;
 }
 
+/* The channel as /metrics labels it: its name, and "#n" for instance n > 1
+ * (another live channel had the same name and target when it was made). */
+static char *channel_label(const grpcr_channel_snapshot *c) {
+  if (c->instance <= 1) return printable(c->name);
+  const size_t n = strlen(c->name) + 12; /* '#', 10 digits, NUL */
+  char *label = malloc(n);
+  if (label == NULL) return NULL;
+  snprintf(label, n, "%s#%" PRIu32, c->name, c->instance);
+  char *out = printable(label);
+  free(label);
+  return out;
+}
+
 /* Display width: UTF-8 code points (no wide-character table). */
 static size_t display_width(const char *s) {
   size_t w = 0;
@@ -89,7 +102,7 @@ static void fmt_ms(char *buf, size_t len, double s) {
 /* The row's cells, each malloc'd; false on ENOMEM. */
 static bool table_row(char **cells, const grpcr_channel_snapshot *c) {
   char buf[64];
-  cells[COL_NAME] = printable(c->name);
+  cells[COL_NAME] = channel_label(c);
   cells[COL_TARGET] = printable(c->target);
   const grpcr_breaker_snapshot *b = c->has_breaker ? &c->breaker : NULL;
   const char *state = b != NULL ? grpcr_breaker_state_name(b->state) : "-";
@@ -143,7 +156,7 @@ static bool table_row(char **cells, const grpcr_channel_snapshot *c) {
 static bool method_row(char **cells, const grpcr_channel_snapshot *c,
                        const grpcr_method_snapshot *m) {
   char buf[64];
-  cells[MCOL_CHANNEL] = printable(c->name);
+  cells[MCOL_CHANNEL] = channel_label(c);
   cells[MCOL_METHOD] = m != NULL ? printable(m->method) : strdup("-");
   uint64_t ok = 0, not_ok = 0;
   if (m != NULL) {

@@ -45,6 +45,9 @@ GRPCR_API grpcr_registry *grpcr_registry_create(void);
 GRPCR_API void grpcr_registry_destroy(grpcr_registry *r);
 
 /* A new entry for one channel (name and target are copied). NULL on ENOMEM.
+ * The entry's instance number is the lowest that no live entry with the
+ * same name and target holds (1 for the first), and never changes while
+ * it lives: the channel's labels are stable whatever channels come and go.
  * Thread-safe. */
 GRPCR_API grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r,
                                                   const char *name,
@@ -133,6 +136,9 @@ typedef struct {
 typedef struct {
   char *name;
   char *target;
+  /* Which live channel of this name and target (1 for the first): the
+   * exposition labels instance n > 1 channel="name#n". Fixed at creation. */
+  uint32_t instance;
   uint64_t requests;         /* calls started by the application */
   uint64_t attempts;         /* attempts sent (rejected calls make none) */
   uint64_t retries;          /* attempts after the first */

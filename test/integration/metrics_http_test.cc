@@ -337,6 +337,55 @@ TEST_F(MetricsHttpChannelTest, GetServesTextFormatWithTheChannelsExactCounts) {
   EXPECT_EQ("", check.out + check.err);
 }
 
+// Before: the "#N" suffix was assigned by position at every scrape, so a
+// second channel with the same name relabelled the first ({channel="T"} 7
+// became {channel="T#2"} 7): Prometheus saw resets and spikes. Now each
+// channel's labels are fixed at its creation, whatever other channels of
+// the same name come and go.
+TEST_F(MetricsHttpChannelTest, OtherChannelsOfTheSameNameNeverRelabelThisOne) {
+  Endpoint ep;
+  ASSERT_EQ(0, ep.rc());
+  const std::string target = "dns:///" + server_.address();
+  auto series = [&](const std::string& channel, int requests) {
+    return "grpcr_requests_total{channel=\"" + channel + "\",target=\"" +
+           target + "\"} " + std::to_string(requests);
+  };
+  auto twin = [&]() {
+    return grpcr_test::ChannelPtr(grpcr_test::MakeChannel(
+        server_.address(), "",
+        {grpcr_test::StringArg(GRPCR_ARG_NAME, name_.c_str())}));
+  };
+  auto call = [&](grpc_channel* ch, int n) {
+    for (int i = 0; i < n; i++) {
+      EXPECT_EQ(GRPC_STATUS_OK, grpcr_test::UnaryCall(ch, grpcr_test::kSayMethod,
+                                                     "x", 10000)
+                                    .status);
+    }
+  };
+  grpcr_test::ChannelPtr second = twin();
+  call(second.get(), 2);
+  std::string body = Get(ep.port()).body;
+  EXPECT_TRUE(HasLine(body, series(name_, 7))) << body;
+  EXPECT_TRUE(HasLine(body, series(name_ + "#2", 2))) << body;
+  {
+    grpcr_test::ChannelPtr third = twin();
+    call(third.get(), 3);
+    body = Get(ep.port()).body;
+    EXPECT_TRUE(HasLine(body, series(name_ + "#3", 3))) << body;
+  }
+  ch_.reset();  // the first channel goes
+  body = Get(ep.port()).body;
+  EXPECT_TRUE(HasLine(body, series(name_ + "#2", 2))) << body;
+  EXPECT_EQ(std::string::npos, body.find(series(name_, 7))) << body;
+  EXPECT_EQ(std::string::npos, body.find("#3\"")) << body;
+  // A new one takes the lowest free number; #2 keeps its own.
+  grpcr_test::ChannelPtr fourth = twin();
+  call(fourth.get(), 4);
+  body = Get(ep.port()).body;
+  EXPECT_TRUE(HasLine(body, series(name_, 4))) << body;
+  EXPECT_TRUE(HasLine(body, series(name_ + "#2", 2))) << body;
+}
+
 TEST_F(MetricsHttpChannelTest, PrometheusAcceptGetsOpenMetricsWithSameCounts) {
   Endpoint ep;
   ASSERT_EQ(0, ep.rc());

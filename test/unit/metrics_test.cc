@@ -335,14 +335,23 @@ TEST(MetricsTest, LabelValuesEscapeBackslashQuoteNewlineAndInvalidUtf8) {
             LinesStarting(m, "grpcr_requests_total{"));
 }
 
-TEST(MetricsTest, ChannelsWithTheSameNameAndTargetGetNumberedNames) {
-  std::string m = Render({Channel("twin", "same"), Channel("twin", "other"),
-                          Channel("twin", "same"), Channel("twin", "same")});
+// The suffix is the channel's instance, fixed at its creation, not its
+// position in the snapshot: the same channel keeps its series whatever
+// other channels come and go.
+TEST(MetricsTest, ChannelsWithTheSameNameAndTargetAreLabelledByInstance) {
+  auto with = [](grpcr_channel_snapshot s, uint32_t instance) {
+    s.instance = instance;
+    return s;
+  };
+  std::string m = Render({with(Channel("twin", "same"), 3),
+                          with(Channel("twin", "other"), 1),
+                          with(Channel("twin", "same"), 1),
+                          with(Channel("twin", "same"), 0)});
   EXPECT_EQ((std::vector<std::string>{
-                "grpcr_requests_total{channel=\"twin\",target=\"same\"} 5",
+                "grpcr_requests_total{channel=\"twin#3\",target=\"same\"} 5",
                 "grpcr_requests_total{channel=\"twin\",target=\"other\"} 5",
-                "grpcr_requests_total{channel=\"twin#2\",target=\"same\"} 5",
-                "grpcr_requests_total{channel=\"twin#3\",target=\"same\"} 5"}),
+                "grpcr_requests_total{channel=\"twin\",target=\"same\"} 5",
+                "grpcr_requests_total{channel=\"twin\",target=\"same\"} 5"}),
             LinesStarting(m, "grpcr_requests_total{"));
 }
 

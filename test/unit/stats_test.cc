@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -294,6 +295,42 @@ TEST_F(StatsTest, RemovedEntryIsExcludedFromSnapshots) {
   EXPECT_EQ(Snapshot().size(), 0u);
   ASSERT_NE(grpcr_registry_add(reg_, "d", "t"), nullptr);
   EXPECT_EQ(Snapshot().size(), 1u);
+}
+
+// Before: the "#N" that tells channels of one name apart was assigned by
+// position in the registry at every scrape, so a channel created or
+// destroyed relabelled the others. Now a channel's instance is fixed at
+// creation: the lowest number no live channel of its name and target holds.
+TEST_F(StatsTest, InstanceIsFixedAtCreationAndTheLowestFree) {
+  // Each entry is told apart by a request count of its own.
+  uint64_t marks = 0;
+  auto instance_of = [&](grpcr_channel_stats* e) {
+    ++marks;
+    for (uint64_t i = 0; i < marks; i++) grpcr_stats_on_request(e);
+    uint32_t found = 0;
+    for (const grpcr_channel_snapshot& s : Snapshot())
+      if (s.requests == marks) found = s.instance;
+    return found;
+  };
+  grpcr_channel_stats* a = grpcr_registry_add(reg_, "pool", "t");
+  EXPECT_EQ(instance_of(a), 1u);
+  grpcr_channel_stats* b = grpcr_registry_add(reg_, "pool", "t");
+  EXPECT_EQ(instance_of(b), 2u);
+  grpcr_channel_stats* other_target = grpcr_registry_add(reg_, "pool", "u");
+  EXPECT_EQ(instance_of(other_target), 1u);
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "pool", "t");
+  EXPECT_EQ(instance_of(c), 3u);
+  // Removing the first changes nobody's number; a new one takes the free 1.
+  grpcr_registry_remove(reg_, a);
+  std::vector<uint32_t> live;
+  for (const grpcr_channel_snapshot& s : Snapshot("pool"))
+    if (std::string(s.target) == "t") live.push_back(s.instance);
+  std::sort(live.begin(), live.end());
+  EXPECT_EQ((std::vector<uint32_t>{2, 3}), live);
+  grpcr_channel_stats* d = grpcr_registry_add(reg_, "pool", "t");
+  EXPECT_EQ(instance_of(d), 1u);
+  grpcr_channel_stats* e = grpcr_registry_add(reg_, "pool", "t");
+  EXPECT_EQ(instance_of(e), 4u);
 }
 
 TEST_F(StatsTest, AttachedBreakerShowsItsState) {
