@@ -294,6 +294,9 @@ struct CallData {
   // the arena until the call is destroyed), or `failure` for a call that
   // ended without one (breaker, cancel in backoff).
   bool finished = false;
+  // The call's final status was counted (RecordFinal): every request is,
+  // exactly once, by the time the call is destroyed.
+  bool recorded = false;
   Attempt* final_attempt = nullptr;
   grpc_error_handle failure;
   int final_status = GRPC_STATUS_OK;
@@ -351,7 +354,7 @@ void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin);
 void GiveAnsweredVerdict(CallData* calld);
 
 // The call's final status in the channel's and its method's stats, with the
-// attempts it made (0 if the breaker rejected it).
+// attempts it made (0 if the breaker rejected it). Once per call.
 void RecordFinal(CallData* calld, int status, uint32_t attempts);
 
 // Gives the ticket back with no verdict: the call ended without one (the

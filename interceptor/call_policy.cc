@@ -103,6 +103,7 @@ void GiveAnsweredVerdict(CallData* calld) {
 // attempts it made (0 if the breaker rejected it). A call cancelled before
 // its first batch has no method entry yet: it counts as "other".
 void RecordFinal(CallData* calld, int status, uint32_t attempts) {
+  calld->recorded = true;
   grpcr_channel_stats* stats = calld->chand->stats;
   grpcr_stats_on_final(stats, status);
   grpcr_method_stats* m = calld->method_stats != nullptr

@@ -202,6 +202,12 @@ void DestroyCallElem(grpc_call_element* elem, const grpc_call_final_info*,
   // A call the application dropped before its verdict: no call may keep a
   // breaker's ticket (a half-open probe slot) beyond its life.
   ReleaseTicket(calld);
+  // A pass-through call whose status the application never read (an
+  // abandoned stream: cancel and unref) is still a request that ended: the
+  // surface cancelled it, so it counts as CANCELLED.
+  if (calld->mode != Mode::kUndecided && !calld->recorded) {
+    RecordFinal(calld, GRPC_STATUS_CANCELLED, 1);
+  }
   calld->~CallData();
 }
 
