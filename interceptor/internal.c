@@ -10,7 +10,17 @@
 static pthread_once_t g_registry_once = PTHREAD_ONCE_INIT;
 static grpcr_registry *g_registry;
 
-static void registry_create_once(void) { g_registry = grpcr_registry_create(); }
+/* A child forked while another thread (a /metrics scrape, a stats RPC)
+ * held the registry's mutex would deadlock at its first channel; these keep
+ * every fork between two registry operations. */
+static void fork_prepare(void) { grpcr_registry_fork_prepare(g_registry); }
+static void fork_parent(void) { grpcr_registry_fork_parent(g_registry); }
+static void fork_child(void) { grpcr_registry_fork_child(g_registry); }
+
+static void registry_create_once(void) {
+  g_registry = grpcr_registry_create();
+  if (g_registry != NULL) pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 /* NULL only if the one creation ran out of memory; it is not retried, so
  * every caller sees the same answer. */

@@ -168,6 +168,19 @@ grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,
   return s;
 }
 
+void grpcr_registry_fork_prepare(grpcr_registry *r) {
+  pthread_mutex_lock(&r->mu);
+}
+
+void grpcr_registry_fork_parent(grpcr_registry *r) {
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* The child's one thread is the one that forked, which holds the mutex. */
+void grpcr_registry_fork_child(grpcr_registry *r) {
+  pthread_mutex_unlock(&r->mu);
+}
+
 void grpcr_registry_remove(grpcr_registry *r, grpcr_channel_stats *s) {
   if (s == NULL) return;
   pthread_mutex_lock(&r->mu);

@@ -52,6 +52,16 @@ GRPCR_API void grpcr_registry_destroy(grpcr_registry *r);
 GRPCR_API grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r,
                                                   const char *name,
                                                   const char *target);
+/* fork() without exec: a child inherits the registry's mutex as it was. A
+ * process that may fork while another thread reads or changes the registry
+ * registers these with pthread_atfork (the shim does for its registry):
+ * prepare takes the mutex, so that no snapshot (and no breaker or budget
+ * lock a snapshot takes) is half-done at the fork; parent and child give it
+ * back. */
+GRPCR_API void grpcr_registry_fork_prepare(grpcr_registry *r);
+GRPCR_API void grpcr_registry_fork_parent(grpcr_registry *r);
+GRPCR_API void grpcr_registry_fork_child(grpcr_registry *r);
+
 /* Removes and frees the entry, dropping its references on the breaker and
  * budget attached. */
 GRPCR_API void grpcr_registry_remove(grpcr_registry *r,
