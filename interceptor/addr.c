@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 bool grpcr_internal_addr_split(const char *addr, char *host,
@@ -41,6 +42,21 @@ bool grpcr_internal_is_loopback_host(const char *host) {
     return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
   }
   return false;
+}
+
+bool grpcr_internal_addr_bindable(const char *addr, char *out,
+                                  size_t out_size) {
+  char host[256];
+  const char *port;
+  int n;
+  if (addr[0] != '[' && strncmp(addr, "unix", 4) != 0 &&
+      grpcr_internal_addr_split(addr, host, sizeof(host), &port) &&
+      strcmp(host, "localhost") == 0 && port != NULL) {
+    n = snprintf(out, out_size, "127.0.0.1:%s", port);
+  } else {
+    n = snprintf(out, out_size, "%s", addr);
+  }
+  return n >= 0 && (size_t)n < out_size;
 }
 
 bool grpcr_internal_is_loopback_address(const char *addr) {

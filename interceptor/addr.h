@@ -30,6 +30,13 @@ bool grpcr_internal_is_loopback_host(const char *host);
  * socket ("unix:", "unix-abstract:") or a loopback host as above. */
 bool grpcr_internal_is_loopback_address(const char *addr);
 
+/* addr with a "localhost" host replaced by 127.0.0.1 ("localhost:0" ->
+ * "127.0.0.1:0"), written to out; any other addr is copied as it is. Both
+ * listeners bind localhost this way, without the resolver (a minimal image
+ * may have no /etc/hosts). false if out is too small. */
+bool grpcr_internal_addr_bindable(const char *addr, char *out,
+                                  size_t out_size);
+
 #ifdef __cplusplus
 }
 #endif

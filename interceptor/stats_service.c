@@ -419,8 +419,12 @@ int grpcr_stats_server_start_with_credentials(const char *addr,
   return start_standalone(addr, creds, bound_port);
 }
 
-static int start_standalone(const char *addr, grpc_server_credentials *creds,
+static int start_standalone(const char *given, grpc_server_credentials *creds,
                             int *bound_port) {
+  char addr[1024];
+  if (!grpcr_internal_addr_bindable(given, addr, sizeof(addr))) {
+    return GRPCR_EINVAL;
+  }
   pthread_mutex_lock(&g_standalone_mu);
   if (g_standalone != NULL) {
     pthread_mutex_unlock(&g_standalone_mu);

@@ -7,6 +7,7 @@
 #include <grpc/support/time.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -72,6 +73,28 @@ TEST(StatsServerHardeningTest, EveryLoopbackFormIsAccepted) {
     grpcr_stats_server_stop();
   }
   unlink(sock.c_str());
+}
+
+// Before: the stats server handed "localhost" to gRPC's resolver, which on
+// a minimal image without /etc/hosts (debootstrap minbase, many containers)
+// cannot resolve it: GRPCR_EBIND, while /metrics mapped localhost itself.
+// Both now bind localhost as 127.0.0.1 without the resolver. Run in a mount
+// namespace where /etc/hosts is empty (needs root, as CI has).
+TEST(StatsServerHardeningTest, LocalhostNeedsNoEtcHosts) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a mount namespace";
+  const std::string cmd =
+      "unshare --mount sh -c 'mount --bind /dev/null /etc/hosts && "
+      "! getent hosts localhost >/dev/null && exec \"$0\"' " +
+      std::string(GRPCR_LOCALHOST_CHECK_BIN) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(nullptr, p);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  EXPECT_NE(std::string::npos, out.find("stats 0 1\n")) << out;
+  EXPECT_NE(std::string::npos, out.find("metrics 0 1\n")) << out;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
 }
 
 // With the application's credentials any address is allowed (here gRPC's
