@@ -151,6 +151,26 @@ static bool has_body(struct MHD_Connection *c) {
   return cl != NULL && strspn(cl, "0") != strlen(cl);
 }
 
+/* Whether a Host header names this machine: a loopback address or
+ * "localhost" (any case), with or without a port. A web page can make a
+ * browser on this machine send requests to a loopback port under a name it
+ * controls (DNS rebinding); its Host is then that name, and it is refused.
+ * A request without Host (HTTP/1.0) is no browser's. */
+static bool host_is_loopback(const char *value) {
+  if (value == NULL) return true;
+  char host[256];
+  const char *port;
+  if (!grpcr_internal_addr_split(value, host, sizeof(host), &port))
+    return false;
+  if (port != NULL && (port[0] == '\0' || strspn(port, "0123456789") !=
+                                              strlen(port)))
+    return false;
+  for (char *p = host; *p != '\0'; p++)
+    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+  if (value[0] != '[' && strchr(host, ':') != NULL) return false;
+  return host[0] != '\0' && grpcr_internal_is_loopback_host(host);
+}
+
 /* Marks a request that is to be answered with the metrics once it has been
  * received whole (its con_cls). */
 static int g_scrape_marker;
@@ -164,13 +184,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
-  (void)cls;
+  const bool loopback_only = *(const bool *)cls;
   (void)version;
   (void)upload_data;
   if (*con_cls == &g_scrape_marker) {
     *upload_data_size = 0; /* none is expected: has_body said so */
     return answer_metrics(c);
   }
+  if (loopback_only &&
+      !host_is_loopback(
+          MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+    return answer_text(c, MHD_HTTP_FORBIDDEN,
+                       "forbidden: this endpoint listens on loopback and "
+                       "answers only Host: localhost or a loopback address\n",
+                       NULL);
   if (strcmp(url, "/metrics") != 0)
     return answer_text(c, MHD_HTTP_NOT_FOUND,
                        "not found: this server serves only /metrics\n", NULL);
@@ -220,6 +247,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 typedef struct {
   struct sockaddr_storage ss;
   bool v6;
+  bool loopback; /* bound to a loopback address: Host is checked */
   bool dual_stack; /* an empty host: every interface, IPv6 and IPv4 */
 } listen_addr;
 
@@ -320,6 +348,15 @@ static int resolve(const char *addr, int flags, listen_addr *out) {
       set_v6(out, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, port);
     freeaddrinfo(res);
   }
+  /* Bound to a loopback address, however it was named. */
+  char ip[INET6_ADDRSTRLEN];
+  if (out->v6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&out->ss)->sin6_addr, ip,
+              sizeof(ip));
+  else
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&out->ss)->sin_addr, ip,
+              sizeof(ip));
+  out->loopback = !out->dual_stack && grpcr_internal_is_loopback_host(ip);
   return GRPCR_OK;
 }
 
@@ -328,6 +365,10 @@ static int resolve(const char *addr, int flags, listen_addr *out) {
 /* Start and stop hold the lock throughout, so they never interleave. */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *g_daemon;
+
+/* The running daemon's Host rule (on_request's cls): set before it starts,
+ * read only by its threads. */
+static bool g_loopback_only;
 
 static struct MHD_Daemon *start_daemon(listen_addr *a) {
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
@@ -338,7 +379,7 @@ static struct MHD_Daemon *start_daemon(listen_addr *a) {
   uint16_t port = a->v6 ? ntohs(((struct sockaddr_in6 *)&a->ss)->sin6_port)
                         : ntohs(((struct sockaddr_in *)&a->ss)->sin_port);
   return MHD_start_daemon(
-      flags, port, NULL, NULL, on_request, NULL,
+      flags, port, NULL, NULL, on_request, &g_loopback_only,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a->ss,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)GRPCR_METRICS_HTTP_THREADS,
       MHD_OPTION_CONNECTION_LIMIT,
@@ -369,6 +410,7 @@ int grpcr_metrics_http_start(const char *addr, int flags, int *bound_port) {
   g_log_starting = true;
   g_log_start_error[0] = '\0';
   pthread_mutex_unlock(&g_log_mu);
+  g_loopback_only = a.loopback;
   struct MHD_Daemon *d = start_daemon(&a);
   if (d == NULL && a.dual_stack) {
     /* No IPv6 on this machine: every IPv4 interface. */

@@ -547,6 +547,48 @@ TEST(MetricsHttpTest, KeepAliveServesScrapesInTurnOnOneConnection) {
   close(fd);
 }
 
+// ---- who may ask ------------------------------------------------------------
+
+// A GET /metrics with this Host header ("" for none, HTTP/1.0).
+HttpResponse GetWithHost(int port, const std::string& host) {
+  const std::string request =
+      host.empty() ? "GET /metrics HTTP/1.0\r\n\r\n"
+                   : "GET /metrics HTTP/1.1\r\nHost: " + host +
+                         "\r\nConnection: close\r\n\r\n";
+  return Exchange(port, request);
+}
+
+// Before: a loopback-bound endpoint answered any Host, so a web page could
+// make a browser on this machine read channel names and targets (DNS
+// rebinding: the attacker's name resolves to 127.0.0.1). Now only Host
+// values that name this machine are answered.
+TEST(MetricsHttpTest, LoopbackEndpointAnswersOnlyLoopbackHostNames) {
+  Endpoint ep;
+  ASSERT_EQ(0, ep.rc());
+  const std::string p = std::to_string(ep.port());
+  for (const std::string& host : std::vector<std::string>{
+           "127.0.0.1", "127.0.0.1:" + p, "localhost",
+        "localhost:" + p, "LocalHost:" + p, "[::1]:" + p, "[::1]", "127.9.8.7",
+        ""}) {
+    EXPECT_EQ(200, GetWithHost(ep.port(), host).status) << "Host: " << host;
+  }
+  for (const std::string& host : std::vector<std::string>{
+           "evil.example", "evil.example:" + p,
+        "127.0.0.1.evil.example", "localhost.evil.example:" + p,
+        "10.0.0.1:" + p, "[2001:db8::1]:" + p, "localhost:9x", "localhost:",
+        "::1"}) {
+    HttpResponse r = GetWithHost(ep.port(), host);
+    EXPECT_EQ(403, r.status) << "Host: " << host;
+    EXPECT_EQ(std::string::npos, r.body.find("grpcr_")) << r.body;
+  }
+}
+
+TEST(MetricsHttpTest, EndpointOnAnyAddressAnswersAnyHost) {
+  Endpoint ep("0.0.0.0:0", GRPCR_METRICS_HTTP_ANY_ADDRESS);
+  ASSERT_EQ(0, ep.rc());
+  EXPECT_EQ(200, GetWithHost(ep.port(), "metrics.example:9464").status);
+}
+
 // ---- where it listens -------------------------------------------------------
 
 TEST(MetricsHttpTest, NonLoopbackAddressesAreRefusedWithoutTheFlag) {
