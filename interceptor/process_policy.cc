@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <string>
@@ -51,6 +52,9 @@ struct Settings {
   std::string stats_cert, stats_key, stats_client_ca;  // file paths
   std::string metrics_addr;
   int metrics_flags = 0;
+  // The process the addresses were set for (GRPCR_SERVE_PID, which the
+  // preload or grpcr-run sets), else the one that read them.
+  long owner_pid = 0;
   ~Settings() { grpcr_target_filter_free(targets); }
 };
 
@@ -202,6 +206,17 @@ absl::StatusOr<Settings*> ReadSettings() {
     return absl::InvalidArgumentError(
         "GRPCR_STATS_TLS_CERT is set without GRPCR_STATS_ADDR");
   }
+  s->owner_pid = static_cast<long>(getpid());
+  if (const char* v = Env("GRPCR_SERVE_PID")) {
+    char* end = nullptr;
+    errno = 0;
+    const long pid = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || pid <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GRPCR_SERVE_PID=", v, ": must be a process id"));
+    }
+    s->owner_pid = pid;
+  }
   return s.release();
 }
 
@@ -220,32 +235,48 @@ void ApplyTraceFromEnv() {
   }
 }
 
-void StartStatsServer();
+void StartStatsServer(const std::string& addr);
 
 // The /metrics endpoint (GRPCR_METRICS_ADDR); it logs its own errors.
-void StartMetricsEndpoint() {
-  const Settings& s = *g_settings;
+void StartMetricsEndpoint(const std::string& addr) {
   int port = 0;
-  if (grpcr_metrics_http_start(s.metrics_addr.c_str(), s.metrics_flags,
+  if (grpcr_metrics_http_start(addr.c_str(), g_settings->metrics_flags,
                                &port) == 0) {
     gpr_log(GPR_INFO, "grpc-resilience: /metrics on %s (port %d)",
-            s.metrics_addr.c_str(), port);
+            addr.c_str(), port);
   }
 }
 
-// The servers, started from the exec_ctx of the first channel's creation,
-// once that creation is done.
-void StartServers(void*, grpc_error_handle) {
-  if (!g_settings->metrics_addr.empty()) StartMetricsEndpoint();
-  if (!g_settings->stats_addr.empty()) StartStatsServer();
+// The address this process serves on: the variable's value with every
+// "%p" replaced by its pid; or none ("") if the address is another
+// process's: set for a parent whose environment this process inherited
+// (a worker a prefork server forked, a program it ran), which must never
+// take over or unlink the parent's listener.
+std::string OwnAddress(const std::string& addr) {
+  const long self = static_cast<long>(getpid());
+  const bool per_process = addr.find("%p") != std::string::npos;
+  if (addr.empty() || (!per_process && self != g_settings->owner_pid)) {
+    return std::string();
+  }
+  return absl::StrReplaceAll(addr, {{"%p", std::to_string(self)}});
 }
 
-void StartStatsServer() {
+// The servers, started from the exec_ctx of the first channel's creation,
+// once that creation is done (in a process forked without exec, the
+// child's first channel, if the parent had made none).
+void StartServers(void*, grpc_error_handle) {
+  const std::string metrics = OwnAddress(g_settings->metrics_addr);
+  if (!metrics.empty()) StartMetricsEndpoint(metrics);
+  const std::string stats = OwnAddress(g_settings->stats_addr);
+  if (!stats.empty()) StartStatsServer(stats);
+}
+
+void StartStatsServer(const std::string& addr) {
   const Settings& s = *g_settings;
   int port = 0;
   int rc;
   if (s.stats_cert.empty()) {
-    rc = grpcr_stats_server_start(s.stats_addr.c_str(), &port);
+    rc = grpcr_stats_server_start(addr.c_str(), &port);
   } else {
     auto cert = ReadFile("GRPCR_STATS_TLS_CERT", s.stats_cert.c_str(),
                          kPolicyFileMax);
@@ -271,19 +302,18 @@ void StartStatsServer() {
         ca->empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                     : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
         nullptr);
-    rc = grpcr_stats_server_start_with_credentials(s.stats_addr.c_str(), creds,
-                                                   &port);
+    rc = grpcr_stats_server_start_with_credentials(addr.c_str(), creds, &port);
     grpc_server_credentials_release(creds);
   }
   if (rc != 0) {
     gpr_log(GPR_ERROR,
             "grpc-resilience: GRPCR_STATS_ADDR=%s: the stats server did not "
             "start: %s (calls are not affected)",
-            s.stats_addr.c_str(), grpcr_strerror(rc));
+            addr.c_str(), grpcr_strerror(rc));
     return;
   }
   gpr_log(GPR_INFO, "grpc-resilience: stats server on %s (port %d)",
-          s.stats_addr.c_str(), port);
+          addr.c_str(), port);
 }
 
 }  // namespace

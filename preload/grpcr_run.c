@@ -200,6 +200,15 @@ int main(int argc, char **argv) {
     setenv("GRPCR_TARGETS", targets, 1);
   }
   if (stats) setenv("GRPCR_STATS_ADDR", stats, 1);
+  /* The addresses are this process's (the program keeps its pid across
+   * exec), not those of a grpcr-run or preloaded process above it. */
+  if (getenv("GRPCR_STATS_ADDR") != NULL || getenv("GRPCR_METRICS_ADDR") != NULL) {
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    setenv("GRPCR_SERVE_PID", pid, 1);
+  } else {
+    unsetenv("GRPCR_SERVE_PID");
+  }
 
   char preload[PATH_MAX];
   if (find_preload(preload, sizeof preload) != 0) {

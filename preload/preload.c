@@ -294,6 +294,23 @@ static int routes_through_plt(const struct dl_phdr_info *info) {
   return 0;
 }
 
+/* The stats and /metrics addresses belong to the process they were set
+ * for: the first one that loads the preload with them (grpcr-run sets this
+ * for the program it starts, whose pid it is). Children inherit the
+ * environment, this variable included, and so know the addresses are not
+ * theirs (unless an address holds "%p"). Before main, so before any thread
+ * could read the environment. */
+__attribute__((constructor)) static void claim_addresses(void) {
+  if ((getenv("GRPCR_STATS_ADDR") == NULL &&
+       getenv("GRPCR_METRICS_ADDR") == NULL) ||
+      getenv("GRPCR_SERVE_PID") != NULL) {
+    return;
+  }
+  char pid[24];
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  setenv("GRPCR_SERVE_PID", pid, 0);
+}
+
 /* Runs after the libraries the program links (and their constructors):
  *  - a libgrpc that binds its own calls cannot be reached at all: say so;
  *  - if gRPC's configuration exists by then without the hook having run,

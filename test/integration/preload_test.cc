@@ -127,6 +127,7 @@ class Child {
 
   std::string out() const { return ReadAll(out_path_); }
   std::string err() const { return ReadAll(err_path_); }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -388,6 +389,95 @@ TEST(PreloadTest, MetricsEndpointServesTheChannel) {
             std::string::npos)
       << body;
   EXPECT_EQ(HttpGet(port, "/other").rfind("HTTP/1.1 404", 0), 0u);
+}
+
+// ---------------------------------------------------------------------------
+// The stats and /metrics addresses belong to one process.
+
+// The requests the stats server at addr reports for the server's channel
+// (-1 if it cannot be read).
+int StatsRequests(const std::string& addr, const ScriptedServer& server) {
+  Result r = RunChild({GRPCR_STATS_BIN, "--prometheus", addr}, {});
+  if (r.code != 0) return -1;
+  const std::string key = "grpcr_requests_total{channel=\"dns:///" +
+                          server.address() + "\",target=\"dns:///" +
+                          server.address() + "\"} ";
+  size_t at = r.out.find(key);
+  return at == std::string::npos ? -1 : std::stoi(r.out.substr(at + key.size()));
+}
+
+// Before: a program the service ran (a helper tool, an exec'd worker)
+// inherited GRPCR_STATS_ADDR and, at its first channel, took the Unix
+// socket over (gRPC unlinks the path before binding): the parent's server
+// was orphaned and, once the child exited, the path was gone. Now the
+// address is the parent's alone; the child serves nothing.
+TEST(PreloadTest, ExecdChildNeverTakesTheParentsStatsSocket) {
+  ScriptedServer server;
+  const std::string sock = ::testing::TempDir() + "grpcr-parent-" +
+                           std::to_string(getpid()) + ".sock";
+  unlink(sock.c_str());
+  Env env = Preload();
+  env.push_back({"GRPCR_STATS_ADDR", "unix:" + sock});
+  env.push_back({"PLAIN_CLIENT_CHILD", "exec"});
+  env.push_back({"PLAIN_CLIENT_HOLD_MS", "20000"});
+  env.push_back({"GRPC_VERBOSITY", "info"});
+  Child parent(PlainClient(server, 2), env);
+  ASSERT_TRUE(parent.WaitForOutput("child exited 0", 20000))
+      << parent.out() << parent.err();
+  EXPECT_NE(parent.out().find("ok 5 of 5"), std::string::npos) << parent.out();
+  EXPECT_EQ(server.arrival_count(), 7);
+  // After the child is gone, the parent still serves its own numbers.
+  EXPECT_EQ(2, StatsRequests("unix:" + sock, server)) << parent.err();
+  EXPECT_EQ(CountLines(parent.err(), "stats server on"), 1) << parent.err();
+  unlink(sock.c_str());
+}
+
+// With "%p" in the address every process serves its own, at its own path.
+TEST(PreloadTest, PercentPGivesEachProcessItsOwnStatsSocket) {
+  ScriptedServer server;
+  const std::string dir = ::testing::TempDir();
+  const std::string pattern = "unix:" + dir + "grpcr-%p.sock";
+  Env env = Preload();
+  env.push_back({"GRPCR_STATS_ADDR", pattern});
+  env.push_back({"PLAIN_CLIENT_CHILD", "exec"});
+  env.push_back({"PLAIN_CLIENT_HOLD_MS", "20000"});
+  env.push_back({"GRPC_VERBOSITY", "info"});
+  Child parent(PlainClient(server, 2), env);
+  ASSERT_TRUE(parent.WaitForOutput("child exited 0", 20000))
+      << parent.out() << parent.err();
+  // One line from each process, with its own pid in the path.
+  EXPECT_EQ(CountLines(parent.err(), "stats server on unix:" + dir + "grpcr-"),
+            2)
+      << parent.err();
+  EXPECT_EQ(CountLines(parent.err(), "%p"), 0) << parent.err();
+  const std::string mine = "unix:" + dir + "grpcr-" +
+                           std::to_string(parent.pid()) + ".sock";
+  EXPECT_EQ(2, StatsRequests(mine, server)) << parent.err();
+  unlink(mine.substr(5).c_str());
+}
+
+// Before: a worker forked before the parent's first channel bound
+// GRPCR_METRICS_ADDR first; the parent got EBIND and, once the worker
+// exited, nobody served /metrics. Now only the parent binds it.
+TEST(PreloadTest, ForkedWorkerNeverTakesTheParentsMetricsPort) {
+  ScriptedServer server;
+  const int port = FreePort();
+  Env env = Preload();
+  env.push_back({"GRPCR_METRICS_ADDR", "127.0.0.1:" + std::to_string(port)});
+  env.push_back({"PLAIN_CLIENT_CHILD", "fork-first"});
+  env.push_back({"PLAIN_CLIENT_CHILD_HOLD_MS", "1500"});
+  env.push_back({"PLAIN_CLIENT_HOLD_MS", "20000"});
+  Child parent(PlainClient(server, 2), env);
+  ASSERT_TRUE(parent.WaitForOutput("child exited 0", 20000))
+      << parent.out() << parent.err();
+  EXPECT_EQ(server.arrival_count(), 4);
+  const std::string body = HttpGet(port, "/metrics");
+  const std::string labels = "{channel=\"dns:///" + server.address() +
+                             "\",target=\"dns:///" + server.address() + "\"}";
+  EXPECT_NE(body.find("grpcr_requests_total" + labels + " 2\n"),
+            std::string::npos)
+      << body << parent.err();
+  EXPECT_EQ(CountLines(parent.err(), "did not start"), 0) << parent.err();
 }
 
 TEST(PreloadTest, TraceLogsDecisions) {
