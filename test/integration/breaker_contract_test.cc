@@ -1,5 +1,5 @@
 // The rules that keep the breaker and the budget from hurting the channel
-// they protect (README "Exact semantics": verdicts, HALF_OPEN, config
+// they protect (docs/semantics.md: verdicts, HALF_OPEN, config
 // updates, bounded memory, what counts as a request, when a resolver's
 // config applies). Each test pins one defect that today's rules fix; the
 // comment above it says what went wrong before.

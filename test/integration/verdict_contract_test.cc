@@ -1,5 +1,5 @@
 // The breaker and the retries act on what the dependency did, whatever kind
-// of server it is (README "Exact semantics": what is retried, verdicts,
+// of server it is (docs/semantics.md: what is retried, verdicts,
 // config updates). Each test pins one defect of the earlier rules; the
 // comment above it says what went wrong before.
 #include <gtest/gtest.h>
