@@ -3,7 +3,8 @@
 # builds, and runs every suite:
 #   1. unit + integration tests (ctest), including promtool on the exporter
 #      and a real Prometheus scraping preloaded clients; the alert rules'
-#      unit tests and the dashboard (scripts/check_observability.sh);
+#      unit tests and the dashboard (scripts/check_observability.sh); the
+#      install test and the Debian package test (test/install, test/package);
 #   2. the C core's unit tests under ThreadSanitizer, and every suite (core,
 #      shim, integration) under ASan+UBSan with LeakSanitizer;
 #   3. libFuzzer on the core's parsers, 60 s per target (scripts/fuzz.sh);
@@ -81,6 +82,18 @@ fi
 # with pkg-config, runs it, moves the prefix and builds it again.
 step "install and build a consumer (test/install/run.sh)"
 if bash test/install/run.sh build; then
+  passed=$((passed + 1))
+else
+  rc=$?
+  echo "tests: $passed passed, $((failed + 1)) failed, $skipped skipped"
+  exit "$rc"
+fi
+
+# Builds the .deb from build/ (cpack -G DEB), checks its control file (the
+# exact libgrpc pin) and contents, installs it with dpkg into a scratch
+# root, builds a consumer and runs grpcr-run from there, and removes it.
+step "Debian package (test/package/run.sh)"
+if bash test/package/run.sh build; then
   passed=$((passed + 1))
 else
   rc=$?
