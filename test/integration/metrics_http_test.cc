@@ -491,13 +491,13 @@ TEST(MetricsHttpTest, RequestBodiesAreRefusedUnread) {
   Endpoint ep;
   ASSERT_EQ(0, ep.rc());
   HttpResponse sized = Exchange(
-      ep.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+      ep.port(), "GET /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n"
                  "hello");
   EXPECT_EQ(413, sized.status) << sized.raw;
   EXPECT_TRUE(sized.closed);
   HttpResponse chunked = Exchange(
       ep.port(),
-      "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "GET /metrics HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nhello\r\n0\r\n\r\n");
   EXPECT_EQ(413, chunked.status) << chunked.raw;
   EXPECT_TRUE(chunked.closed);
@@ -506,7 +506,7 @@ TEST(MetricsHttpTest, RequestBodiesAreRefusedUnread) {
   int fd = Connect(ep.port());
   ASSERT_GE(fd, 0);
   SendAll(fd,
-          "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n"
+          "GET /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000\r\n"
           "\r\n");
   bool closed = false;
   std::string raw = ReadUntilClose(fd, 5000, &closed);
@@ -526,7 +526,7 @@ TEST(MetricsHttpTest, KeepAliveServesScrapesInTurnOnOneConnection) {
   int fd = Connect(ep.port());
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 3; i++) {
-    SendAll(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    SendAll(fd, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     std::string raw;
     HttpResponse r;
     const int64_t deadline = NowMs() + 5000;
@@ -722,10 +722,10 @@ TEST(MetricsHttpTest, MalformedRequestsGet4xxOrACloseNeverACrash) {
   std::string junk(4096, '\0');
   for (char& c : junk) c = static_cast<char>(rng());
   const std::string huge_header =
-      "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " +
+      "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Big: " +
       std::string(4 * GRPCR_METRICS_HTTP_CONNECTION_MEMORY_BYTES, 'a') +
       "\r\n\r\n";
-  std::string many_headers = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+  std::string many_headers = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n";
   for (int i = 0; i < 5000; i++)
     many_headers += "X-" + std::to_string(i) + ": v\r\n";
   many_headers += "\r\n";
@@ -738,25 +738,25 @@ TEST(MetricsHttpTest, MalformedRequestsGet4xxOrACloseNeverACrash) {
       {"garbage", "garbage\r\n\r\n"},
       {"method only", "GET\r\n\r\n"},
       {"no version", "GET /metrics\r\n\r\n"},
-      {"bad version", "GET /metrics HTTP/x.y\r\nHost: x\r\n\r\n"},
-      {"future version", "GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n"},
+      {"bad version", "GET /metrics HTTP/x.y\r\nHost: localhost\r\n\r\n"},
+      {"future version", "GET /metrics HTTP/9.9\r\nHost: localhost\r\n\r\n"},
       {"header without colon",
-       "GET /metrics HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"},
-      {"NUL in the path", Bytes("GET /met\0rics HTTP/1.1\r\nHost: x\r\n\r\n")},
+       "GET /metrics HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n"},
+      {"NUL in the path", Bytes("GET /met\0rics HTTP/1.1\r\nHost: localhost\r\n\r\n")},
       {"NUL in a header value",
        Bytes("GET /metrics HTTP/1.1\r\nHost: a\0b\r\n"
              "Connection: close\r\n\r\n"),
        true},
       {"NULs for a request line", Bytes("\0\0\0\0\r\n\r\n")},
       {"negative content length",
-       "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"},
+       "GET /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n"},
       {"two content lengths",
-       "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+       "GET /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n"
        "Content-Length: 2\r\n\r\n"},
       {"binary junk", junk + "\r\n\r\n"},
       {"header over the memory limit", huge_header},
       {"path over the memory limit",
-       "GET /" + std::string(64 * 1024, 'm') + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+       "GET /" + std::string(64 * 1024, 'm') + " HTTP/1.1\r\nHost: localhost\r\n\r\n"},
       {"5,000 headers", many_headers},
       {"TLS client hello",
        Bytes("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03") + "\r\n\r\n"},
@@ -791,7 +791,7 @@ TEST(MetricsHttpTest, SlowClientsDoNotHoldUpAnotherScrape) {
   for (int i = 0; i < 16; i++) {
     int fd = Connect(ep.port());
     ASSERT_GE(fd, 0);
-    SendAll(fd, i % 2 == 0 ? "GET /metrics HTTP/1.1\r\nHost: x\r\n" : "GE");
+    SendAll(fd, i % 2 == 0 ? "GET /metrics HTTP/1.1\r\nHost: localhost\r\n" : "GE");
     held.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -865,7 +865,7 @@ TEST(MetricsHttpTest, AThousandConnectionsCostNoThreadsAndBoundedMemory) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   int sent = 0;
   for (int fd : fds) {
-    if (send(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n", 33, MSG_NOSIGNAL) ==
+    if (send(fd, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n", 33, MSG_NOSIGNAL) ==
         33)
       sent++;
   }
