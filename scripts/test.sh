@@ -3,7 +3,8 @@
 # builds, and runs every suite:
 #   1. unit + integration tests (ctest), including promtool on the exporter
 #      and a real Prometheus scraping preloaded clients; the alert rules'
-#      unit tests and the dashboard (scripts/check_observability.sh); the
+#      unit tests and the dashboard (scripts/check_observability.sh); every
+#      relative link and anchor in the docs (scripts/check_links.py); the
 #      install test and the Debian package test (test/install, test/package);
 #   2. the C core's unit tests under ThreadSanitizer, and every suite (core,
 #      shim, integration) under ASan+UBSan with LeakSanitizer;
