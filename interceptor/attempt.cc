@@ -81,10 +81,11 @@ void LearnConfig(CallData* calld, Attempt* attempt) {
           scd->GetMethodParsedConfig(ClientChannelParserIndex())));
 }
 
-void SaveResult(CallData* calld, Attempt* attempt) {
-  calld->final_attempt = attempt;
-  // The transport's peer string dies with the attempt's stream; the call
-  // keeps a copy in its arena.
+// The transport's peer string dies with the attempt's stream (a retry's
+// child stack is released once its callbacks are done, and the transport
+// with it when the connection is gone): the call keeps a copy in its
+// arena, taken when the attempt is decided.
+void SavePeer(CallData* calld, Attempt* attempt) {
   const char* peer =
       reinterpret_cast<const char*>(gpr_atm_acq_load(&attempt->peer));
   if (peer != nullptr && calld->peer_string != nullptr) {
@@ -93,6 +94,10 @@ void SaveResult(CallData* calld, Attempt* attempt) {
     memcpy(copy, peer, n);
     gpr_atm_rel_store(calld->peer_string, reinterpret_cast<gpr_atm>(copy));
   }
+}
+
+void SaveResult(CallData* calld, Attempt* attempt) {
+  calld->final_attempt = attempt;
 }
 
 // The attempt a retry follows is given up: its results never reach the
@@ -189,22 +194,24 @@ void Decide(CallData* calld, Attempt* attempt,
   attempt->decided = true;
   calld->current = nullptr;
   LearnConfig(calld, attempt);
+  SavePeer(calld, attempt);
   const int status = StatusFrom(attempt->recv_trailing_md_error,
                                 attempt->to.trailing_md, calld->deadline);
   const char* name = calld->chand->name.c_str();
+  if (IsClientLimitError(attempt->recv_message_error) ||
+      IsClientLimitError(attempt->recv_trailing_md_error)) {
+    // A response over the client's own limits: no retry would get another.
+    // (The surface may have cancelled the call for it already: it is still
+    // local, not the application's cancel.)
+    MarkLocal(calld);
+    SaveResult(calld, attempt);
+    Finish(calld, status, closures);
+    return;
+  }
   if (!calld->cancel_error.ok()) {
     // The application cancelled: its receive ops fail with its own error,
     // as they would without the filter.
     FinishWithFailure(calld, calld->cancel_error, closures);
-    return;
-  }
-  if (IsClientLimitError(attempt->recv_initial_md_error) ||
-      IsClientLimitError(attempt->recv_message_error) ||
-      IsClientLimitError(attempt->recv_trailing_md_error)) {
-    // A response over the client's own limits: no retry would get another.
-    MarkLocal(calld);
-    SaveResult(calld, attempt);
-    Finish(calld, status, closures);
     return;
   }
   if (calld->method_policy == nullptr || status == GRPC_STATUS_OK) {
@@ -306,6 +313,9 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_message = true;
   attempt->recv_message_error = error;
+  // Before a committed attempt hands this error to the application (whose
+  // surface then cancels the call with it).
+  if (IsClientLimitError(error)) MarkLocal(attempt->calld);
   if (attempt->to.message->has_value()) attempt->committed = true;
   AfterAttemptReceive(attempt);
 }

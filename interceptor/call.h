@@ -247,6 +247,10 @@ struct CallData {
   // The application cancelled (pass-through calls; active ones keep the
   // error in cancel_error).
   bool app_cancelled = false;
+  // An op of this pass-through call failed below us (watched while it holds
+  // a breaker ticket): the surface then cancels the whole call with that
+  // error itself, and that cancel is not the application's.
+  bool failed_below = false;
   grpcr_backoff backoff;
   bool backoff_ready = false;
   uint32_t attempts = 0;

@@ -53,8 +53,10 @@ size_t RetryBufferSize(const grpc_core::ChannelArgs& args);
 constexpr size_t kMethodCacheSlots = 4;
 // Configs calls reported that client-channel did not hold (stale ones, and
 // per-call ones such as xDS routes' method configs), remembered so that
-// calls reporting them again do not ask client-channel each time.
-constexpr size_t kForeignConfigSlots = 4;
+// calls reporting them again do not ask client-channel each time: enough
+// for the routes of a large xDS route table (each slot is a pointer and a
+// reference; a miss costs one get_channel_info under learn_mu).
+constexpr size_t kForeignConfigSlots = 32;
 constexpr size_t kMethodCachePathMax = 96;
 
 struct ChannelData {

@@ -36,7 +36,9 @@ bool IsUnaryRequest(const grpc_transport_stream_op_batch* batch) {
 void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
   grpc_error_handle error = batch->payload->cancel_stream.cancel_error;
   if (calld->mode != Mode::kActive) {
-    calld->app_cancelled = true;
+    // A cancel that follows a failure below is the surface's reaction to
+    // it: the call ends with the dependency's status.
+    if (!calld->failed_below) calld->app_cancelled = true;
     if (calld->mode == Mode::kUndecided) {
       // Cancelled before its first batch: still a request with one status.
       grpcr_stats_on_request(calld->chand->stats);

@@ -18,7 +18,7 @@ namespace {
 // message or its status (a server may send headers before an error).
 void PassthroughInitialReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
-  if (IsClientLimitError(error)) MarkLocal(calld);
+  if (!error.ok()) calld->failed_below = true;
   if (error.ok() && calld->streams_requests &&
       calld->passthrough_trailing_md_available != nullptr &&
       !*calld->passthrough_trailing_md_available) {
@@ -33,17 +33,35 @@ void PassthroughInitialReady(void* arg, grpc_error_handle error) {
 void PassthroughMessageReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   if (IsClientLimitError(error)) MarkLocal(calld);
-  if (error.ok() && calld->passthrough_message->has_value()) {
+  if (!error.ok()) calld->failed_below = true;
+  if (error.ok() && !calld->local && calld->passthrough_message->has_value()) {
     GiveAnsweredVerdict(calld);
   }
   grpc_core::Closure::Run(DEBUG_LOCATION,
                           calld->passthrough_original_message_ready, error);
 }
 
+// A send batch's completion, watched while the call holds a ticket: one per
+// batch (several may be in flight), from the call's arena.
+struct SendCompletion {
+  CallData* calld;
+  grpc_closure* original;
+  grpc_closure closure;
+};
+
+void PassthroughSendDone(void* arg, grpc_error_handle error) {
+  auto* c = static_cast<SendCompletion*>(arg);
+  if (!error.ok()) c->calld->failed_below = true;
+  grpc_core::Closure::Run(DEBUG_LOCATION, c->original, error);
+}
+
 void PassthroughTrailingReady(void* arg, grpc_error_handle error) {
   auto* calld = static_cast<CallData*>(arg);
   const int status =
       StatusFrom(error, calld->passthrough_trailing_md, calld->deadline);
+  // The message-size filter adds a receive failure to the trailing error
+  // (a later message of a stream, after the verdict's hook is gone).
+  if (IsClientLimitError(error)) MarkLocal(calld);
   RecordFinal(calld, status, 1);
   GiveVerdict(calld, status, OriginOf(calld, status));
   LearnFromContext(calld, calld->context);
@@ -75,6 +93,16 @@ void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
                       PassthroughInitialReady, calld, nullptr);
     p->recv_initial_metadata.recv_initial_metadata_ready =
         &calld->passthrough_initial_ready;
+  }
+  if (calld->breaker_admitted && batch->on_complete != nullptr &&
+      !batch->recv_trailing_metadata) {
+    // A failed send (a failed pick, a refused connection: the call never
+    // reached the dependency's answer) makes the surface cancel the call.
+    auto* c = calld->arena->New<SendCompletion>();
+    c->calld = calld;
+    c->original = batch->on_complete;
+    GRPC_CLOSURE_INIT(&c->closure, PassthroughSendDone, c, nullptr);
+    batch->on_complete = &c->closure;
   }
   if (batch->recv_message && calld->breaker_admitted &&
       calld->passthrough_original_message_ready == nullptr) {

@@ -252,10 +252,16 @@ void StartMetricsEndpoint(const std::string& addr) {
 // process's: set for a parent whose environment this process inherited
 // (a worker a prefork server forked, a program it ran), which must never
 // take over or unlink the parent's listener.
-std::string OwnAddress(const std::string& addr) {
+std::string OwnAddress(const char* variable, const std::string& addr) {
   const long self = static_cast<long>(getpid());
   const bool per_process = addr.find("%p") != std::string::npos;
-  if (addr.empty() || (!per_process && self != g_settings->owner_pid)) {
+  if (addr.empty()) return std::string();
+  if (!per_process && self != g_settings->owner_pid) {
+    gpr_log(GPR_INFO,
+            "grpc-resilience: %s=%s belongs to process %ld; this process "
+            "(%ld) serves nothing there (put %%p in the address for one per "
+            "process)",
+            variable, addr.c_str(), g_settings->owner_pid, self);
     return std::string();
   }
   return absl::StrReplaceAll(addr, {{"%p", std::to_string(self)}});
@@ -265,9 +271,11 @@ std::string OwnAddress(const std::string& addr) {
 // once that creation is done (in a process forked without exec, the
 // child's first channel, if the parent had made none).
 void StartServers(void*, grpc_error_handle) {
-  const std::string metrics = OwnAddress(g_settings->metrics_addr);
+  const std::string metrics =
+      OwnAddress("GRPCR_METRICS_ADDR", g_settings->metrics_addr);
   if (!metrics.empty()) StartMetricsEndpoint(metrics);
-  const std::string stats = OwnAddress(g_settings->stats_addr);
+  const std::string stats =
+      OwnAddress("GRPCR_STATS_ADDR", g_settings->stats_addr);
   if (!stats.empty()) StartStatsServer(stats);
 }
 

@@ -400,9 +400,13 @@ static void record_verdict(grpcr_breaker *b,
     if (should_open(b)) transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
     return;
   }
+  /* A lease past probe_timeout is over whether or not an acquire has
+   * noticed yet: its late verdict is stale, as grpcr_breaker_admits_retry
+   * already said. */
+  expire_probes(b, now_ns);
   probe_slot *slot = held_slot(b, ticket);
   if (slot == NULL) {
-    /* Its lease ran out: the slot went to another probe. */
+    /* Its lease ran out (and may have gone to another probe). */
     b->stale_results_total++;
     return;
   }

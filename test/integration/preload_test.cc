@@ -429,6 +429,8 @@ TEST(PreloadTest, ExecdChildNeverTakesTheParentsStatsSocket) {
   // After the child is gone, the parent still serves its own numbers.
   EXPECT_EQ(2, StatsRequests("unix:" + sock, server)) << parent.err();
   EXPECT_EQ(CountLines(parent.err(), "stats server on"), 1) << parent.err();
+  EXPECT_EQ(CountLines(parent.err(), "serves nothing there"), 1)
+      << parent.err();
   unlink(sock.c_str());
 }
 

@@ -143,6 +143,31 @@ TEST_F(VerdictContractTest, PassThroughCallsFailingAfterHeadersOpenTheBreaker) {
   EXPECT_EQ(GRPCR_BREAKER_OPEN, s.breaker.state);
 }
 
+// Before: a stream whose first batch failed below the filter (a failed
+// pick against a down server) was cancelled by the surface with that
+// error, and the cancel was taken for the application's: no verdict, so a
+// channel that carries only streams never opened its breaker.
+TEST_F(VerdictContractTest, StreamsFailingAgainstADownServerOpenTheBreaker) {
+  ClosedPort closed;
+  RetrySpec spec;
+  spec.top_level = Breaker(2, "30s");
+  name_ = UniqueName();
+  ChannelPtr ch(MakeChannel(closed.address(), ServiceConfig(spec),
+                            {StringArg(GRPCR_ARG_NAME, name_.c_str())}));
+  for (int i = 0; i < 2; i++) {
+    PendingCall stream(ch.get(), kStreamMethod, "", 10000);
+    int first = stream.StartBatch(PendingCall::kSendInitialMetadata);
+    bool ok = true;
+    ASSERT_TRUE(stream.WaitBatch(first, 10000, &ok));
+    EXPECT_FALSE(ok);
+    stream.StartBatch(PendingCall::kRecvStatus);
+    EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, stream.Wait(10000).status);
+  }
+  grpcr_breaker_snapshot b = BreakerNow();
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, b.state);
+  EXPECT_EQ(0u, b.no_verdict_total);
+}
+
 // Before: a half-open probe that got headers closed the breaker at once,
 // even though its status then said the dependency was still down. Now it
 // retries within its own slot and its failure reopens the breaker.

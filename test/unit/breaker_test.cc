@@ -724,6 +724,27 @@ TEST(BreakerTest, VerdictOfTheClientsDeadlineDependsOnlyOnDeadlineListed) {
             GRPCR_VERDICT_NONE);
 }
 
+// Before: on an idle half-open breaker (no acquire to expire the lease), a
+// probe's verdict after probeTimeout still counted, though the retry check
+// had already treated its lease as gone.
+TEST(BreakerTest, LateProbeVerdictIsStaleEvenWithNoAcquireInBetween) {
+  grpcr_breaker_config c = Config(0.5, 2);
+  c.probe_timeout_ns = 5 * kSec;
+  BreakerPtr b = Make(c);
+  Trip(b.get(), 2, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_ticket probe;
+  ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half, &probe, nullptr));
+  grpcr_breaker_transition tr;
+  grpcr_breaker_record(b.get(), &probe, kUnavailable, half + 5 * kSec, &tr);
+  EXPECT_FALSE(tr.happened);
+  grpcr_breaker_snapshot s = Snap(b.get(), half + 5 * kSec);
+  EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, s.state);
+  EXPECT_EQ(1u, s.stale_results_total);
+  EXPECT_EQ(1u, s.probes_expired_total);
+  EXPECT_EQ(0u, s.probes_in_flight);
+}
+
 TEST(BreakerTest, AdmitsRetryWhileClosedWhateverTheGeneration) {
   BreakerPtr b = Make(Config(0.5, 2));
   grpcr_breaker_ticket t;
