@@ -100,6 +100,14 @@ void SaveResult(CallData* calld, Attempt* attempt) {
   calld->final_attempt = attempt;
 }
 
+// A retry the budget allowed that will never start (the call ends in its
+// backoff): the budget gets it back, so it counts only retries made.
+void RefundRetry(CallData* calld) {
+  if (calld->backoff_attempt == nullptr || calld->policy == nullptr) return;
+  grpcr_budget_refund_retry(grpcr_policy_budget(calld->policy.get()),
+                            grpcr_internal_now_ns());
+}
+
 // The attempt a retry follows is given up: its results never reach the
 // application, and its copies are released once nothing below refers to
 // them.
@@ -129,6 +137,7 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     // The timer list shut down (grpc_shutdown) with the call in backoff: it
     // still gets its one final status, and the breaker no verdict.
     ReleaseTicket(calld);
+    RefundRetry(calld);
     DiscardBackoffAttempt(calld);
     Closures closures;
     FinishWithFailure(
@@ -142,6 +151,7 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     // The breaker opened during the backoff: the call ends as if this had
     // been its last attempt.
     grpcr_stats_on_breaker_stopped_retry(calld->chand->stats);
+    RefundRetry(calld);
     if (GRPC_TRACE_FLAG_ENABLED(trace)) {
       gpr_log(GPR_INFO,
               "resilience[%s] call=%p: retry due, but the breaker admits no "
@@ -568,6 +578,7 @@ void CancelInBackoff(CallData* calld, grpc_error_handle error,
                      Closures* closures) {
   // The timer callback sees `finished` and does nothing.
   grpc_timer_cancel(&calld->retry_timer);
+  RefundRetry(calld);
   DiscardBackoffAttempt(calld);
   FinishWithFailure(calld, error, closures);
 }

@@ -140,6 +140,13 @@ bool grpcr_budget_try_retry(grpcr_budget *b, int64_t now_ns) {
   return ok;
 }
 
+void grpcr_budget_refund_retry(grpcr_budget *b, int64_t now_ns) {
+  pthread_mutex_lock(&b->mu);
+  grpcr_window_take(&b->window, now_ns, 1);
+  if (b->retries_total > 0) b->retries_total--;
+  pthread_mutex_unlock(&b->mu);
+}
+
 void grpcr_budget_snapshot_get(grpcr_budget *b, int64_t now_ns,
                                grpcr_budget_snapshot *out) {
   pthread_mutex_lock(&b->mu);

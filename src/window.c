@@ -91,6 +91,22 @@ void grpcr_window_add(grpcr_window *w, int64_t now_ns, uint64_t n0,
   w->sum[1] += n1;
 }
 
+bool grpcr_window_take(grpcr_window *w, int64_t now_ns, int i) {
+  grpcr_window_advance(w, now_ns);
+  if (w->sum[i] == 0) return false;
+  for (size_t back = 0; back < GRPCR_WINDOW_BUCKETS; back++) {
+    grpcr_window_bucket *k =
+        &w->ring[(w->head_slot + GRPCR_WINDOW_BUCKETS - back) %
+                 GRPCR_WINDOW_BUCKETS];
+    if (k->n[i] > 0) {
+      k->n[i]--;
+      w->sum[i]--;
+      return true;
+    }
+  }
+  return false;
+}
+
 void grpcr_window_clear(grpcr_window *w) {
   for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
     w->ring[i].n[0] = 0;

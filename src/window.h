@@ -49,6 +49,9 @@ void grpcr_window_advance(grpcr_window *w, int64_t now_ns);
 /* Advances to now_ns, then adds to the head bucket and the sums. */
 void grpcr_window_add(grpcr_window *w, int64_t now_ns, uint64_t n0,
                       uint64_t n1);
+/* Advances to now_ns, then takes one back from counter i (0 or 1) of the
+ * newest bucket that has any. false if the window holds none. */
+bool grpcr_window_take(grpcr_window *w, int64_t now_ns, int i);
 /* Zeroes every count; the head stays. */
 void grpcr_window_clear(grpcr_window *w);
 /* The sums of the buckets inside the window ending at now_ns, without

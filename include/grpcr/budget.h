@@ -67,6 +67,11 @@ GRPCR_API void grpcr_budget_on_request(grpcr_budget *b, int64_t now_ns);
 /* Asks for one retry. true: allowed and spent. false: denied, nothing
  * spent, and the denial counted. */
 GRPCR_API bool grpcr_budget_try_retry(grpcr_budget *b, int64_t now_ns);
+/* Gives back a retry that try_retry allowed but that never started (its
+ * call was cancelled in the backoff, or the breaker stopped it): it leaves
+ * the window (the newest bucket holding one, if it is still inside) and
+ * retries_total. Thread-safe. */
+GRPCR_API void grpcr_budget_refund_retry(grpcr_budget *b, int64_t now_ns);
 
 typedef struct {
   uint64_t requests_in_window;

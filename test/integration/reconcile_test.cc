@@ -33,6 +33,9 @@ class ReconcileTest : public BreakerFixture {
     EXPECT_EQ(c.requests, c.finished);
     EXPECT_EQ(c.requests, by_status);
     EXPECT_EQ(c.retries, c.attempts - c.requests + c.breaker_rejected);
+    // The budget counts the same retries: none that never started.
+    EXPECT_TRUE(c.has_budget);
+    EXPECT_EQ(c.retries, c.budget.retries_total);
     uint64_t m_requests = 0, m_attempts = 0, m_retries = 0;
     for (size_t i = 0; i < c.method_count; i++) {
       const grpcr_method_snapshot& m = c.methods[i];

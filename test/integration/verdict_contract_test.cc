@@ -380,6 +380,9 @@ TEST_F(VerdictContractTest, CallInBackoffWhenTheBreakerOpensMakesNoMoreAttempts)
   EXPECT_EQ(0u, s.retries);
   EXPECT_EQ(3u, s.attempts);
   EXPECT_EQ(s.retries, s.attempts - s.requests + s.breaker_rejected);
+  // The budget gave the retry back: it counts only retries made.
+  EXPECT_EQ(0u, s.budget.retries_total);
+  EXPECT_EQ(0u, s.budget.retries_in_window);
 }
 
 // The same when the breaker opens while the attempt is in flight: the retry

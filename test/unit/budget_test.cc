@@ -98,6 +98,32 @@ TEST(BudgetTest, FloorAloneAllowsRetriesOnAQuietChannel) {
   grpcr_budget_destroy(b);
 }
 
+// A retry allowed and then never made (its call cancelled in the backoff,
+// or stopped by the breaker) is given back: the window and the total count
+// only retries made, and the room is there for another call.
+TEST(BudgetTest, RefundedRetryLeavesTheWindowAndTheTotal) {
+  grpcr_budget_config c = Config(0, 0.2, 10 * kSec);  // 2 retries per window
+  grpcr_budget *b = grpcr_budget_create(&c, 0);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(grpcr_budget_try_retry(b, 1 * kSec));
+  ASSERT_TRUE(grpcr_budget_try_retry(b, 2 * kSec));
+  EXPECT_FALSE(grpcr_budget_try_retry(b, 3 * kSec));
+  grpcr_budget_refund_retry(b, 4 * kSec);
+  grpcr_budget_snapshot s = Snap(b, 4 * kSec);
+  EXPECT_EQ(1u, s.retries_in_window);
+  EXPECT_EQ(1u, s.retries_total);
+  EXPECT_EQ(1u, s.denied_total);
+  EXPECT_TRUE(grpcr_budget_try_retry(b, 5 * kSec));
+  // The newest retry's bucket gives it back: at 11.5 s the 1 s retry has
+  // left the window and the 5 s one was refunded; had the refund taken the
+  // oldest, the 5 s one would still count.
+  grpcr_budget_refund_retry(b, 6 * kSec);
+  EXPECT_EQ(1u, Snap(b, 6 * kSec).retries_in_window);
+  EXPECT_EQ(0u, Snap(b, 11500 * kMs).retries_in_window);
+  EXPECT_EQ(1u, Snap(b, 11500 * kMs).retries_total);
+  grpcr_budget_destroy(b);
+}
+
 TEST(BudgetTest, ZeroRatioAndZeroFloorDenyEveryRetry) {
   grpcr_budget_config c = Config(0, 0, 10 * kSec);
   grpcr_budget *b = grpcr_budget_create(&c, 0);
