@@ -103,14 +103,7 @@ TEST_F(BreakerContractTest, WatchWithOnlyHeadersHoldsTheProbeSlotForProbeTimeout
   ChannelPtr ch = Channel(spec);
   FailCalls(ch.get(), 2);
   SleepMs(300);
-  server_.SetHandler([](const Arrival& a, int) {
-    Reply r;
-    if (a.method == kWatchMethod) {
-      r.hold = true;
-      r.initial_metadata_first = true;
-    }
-    return r;
-  });
+  HoldCalls(/*watch_only=*/true, /*headers_first=*/true);
   PendingCall watch(ch.get(), kWatchMethod, "watch", 30000);
   const int64_t probe_start = NowNs();
   int headers = watch.StartBatch(PendingCall::kSendOps |
@@ -122,16 +115,7 @@ TEST_F(BreakerContractTest, WatchWithOnlyHeadersHoldsTheProbeSlotForProbeTimeout
   grpcr_breaker_snapshot b = BreakerNow();
   EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, b.state);
   EXPECT_EQ(1u, b.probes_in_flight);
-  CallResult early = UnaryCall(ch.get(), kSayMethod, "early", 5000);
-  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, early.status);
-  EXPECT_TRUE(StartsWith(early.details, "circuit breaker open (half-open)"))
-      << early.details;
-  SleepMs(static_cast<int>(600 - (NowNs() - probe_start) / 1000000));
-  CallResult late = UnaryCall(ch.get(), kSayMethod, "late", 5000);
-  EXPECT_EQ(GRPC_STATUS_OK, late.status) << late.details;
-  b = BreakerNow();
-  EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
-  EXPECT_EQ(1u, b.probes_expired_total);
+  ExpectProbeSlotExpires(ch.get(), probe_start);
 }
 
 // A call that streams requests (its first batch has no half-close) gives its
@@ -143,14 +127,7 @@ TEST_F(BreakerContractTest, ClientStreamGivesItsVerdictAtTheResponseHeaders) {
   ChannelPtr ch = Channel(spec);
   FailCalls(ch.get(), 2);
   SleepMs(300);
-  server_.SetHandler([](const Arrival& a, int) {
-    Reply r;
-    if (a.method == kWatchMethod) {
-      r.hold = true;
-      r.initial_metadata_first = true;
-    }
-    return r;
-  });
+  HoldCalls(/*watch_only=*/true, /*headers_first=*/true);
   PendingCall upload(ch.get(), kWatchMethod, "chunk", 30000);
   int headers = upload.StartBatch(PendingCall::kSendInitialMetadata |
                                   PendingCall::kRecvInitialMetadata);
@@ -171,25 +148,12 @@ TEST_F(BreakerContractTest, UnansweredProbeFreesItsSlotAfterProbeTimeout) {
   ChannelPtr ch = Channel(spec);
   FailCalls(ch.get(), 2);
   SleepMs(300);
-  server_.SetHandler([](const Arrival& a, int) {
-    Reply r;
-    r.hold = a.method == kWatchMethod;
-    return r;
-  });
+  HoldCalls(/*watch_only=*/true);
   PendingCall held(ch.get(), kWatchMethod, "held", 30000);
   held.Start();
   ASSERT_TRUE(server_.WaitForArrivals(3, 5000));
   const int64_t probe_start = NowNs();
-  CallResult early = UnaryCall(ch.get(), kSayMethod, "early", 5000);
-  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, early.status);
-  EXPECT_TRUE(StartsWith(early.details, "circuit breaker open (half-open)"))
-      << early.details;
-  SleepMs(static_cast<int>(600 - (NowNs() - probe_start) / 1000000));
-  CallResult late = UnaryCall(ch.get(), kSayMethod, "late", 5000);
-  EXPECT_EQ(GRPC_STATUS_OK, late.status) << late.details;
-  grpcr_breaker_snapshot b = BreakerNow();
-  EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
-  EXPECT_EQ(1u, b.probes_expired_total);
+  ExpectProbeSlotExpires(ch.get(), probe_start);
 }
 
 // Before: a call the application dropped without reading its status never
@@ -200,11 +164,7 @@ TEST_F(BreakerContractTest, ProbeDestroyedWithoutItsStatusFreesItsSlot) {
   ChannelPtr ch = Channel(spec);
   FailCalls(ch.get(), 2);
   SleepMs(300);
-  server_.SetHandler([](const Arrival& a, int) {
-    Reply r;
-    r.hold = a.method == kWatchMethod;
-    return r;
-  });
+  HoldCalls(/*watch_only=*/true);
   {
     PendingCall dropped(ch.get(), kWatchMethod, "dropped", 30000);
     dropped.StartBatch(PendingCall::kSendOps);

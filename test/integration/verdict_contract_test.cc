@@ -197,11 +197,7 @@ TEST_F(VerdictContractTest, ProbeGettingHeadersThenUnavailableReopensTheBreaker)
 // RESOURCE_EXHAUSTED (a trip code) counted as a failure: one component
 // sending oversized chunks opened the breaker of a healthy channel.
 TEST_F(VerdictContractTest, OversizedLaterMessagesAreLocalErrorsNotFailures) {
-  server_.SetHandler([](const Arrival&, int) {
-    Reply r;
-    r.hold = true;
-    return r;
-  });
+  HoldCalls(/*watch_only=*/false);
   RetrySpec spec;
   spec.top_level = Breaker(5, "30s");
   ChannelPtr ch =
@@ -299,11 +295,7 @@ TEST_F(VerdictContractTest, ResponsesOverTheClientsReceiveLimitAreLocalErrors) {
 // status it carries: no verdict, for calls run as attempts and pass-through
 // calls alike.
 TEST_F(VerdictContractTest, CancelsWithUnavailableLeaveTheBreakerClosed) {
-  server_.SetHandler([](const Arrival&, int) {
-    Reply r;
-    r.hold = true;
-    return r;
-  });
+  HoldCalls(/*watch_only=*/false);
   RetrySpec spec;
   spec.top_level = Breaker(5, "30s");
   ChannelPtr ch = Channel(spec);
@@ -326,11 +318,7 @@ TEST_F(VerdictContractTest, CancelsWithUnavailableLeaveTheBreakerClosed) {
 // ...unless the user listed CANCELLED: then every application cancel is a
 // failure, whatever status it carried.
 TEST_F(VerdictContractTest, CancelledListedMakesEveryCancelAFailure) {
-  server_.SetHandler([](const Arrival&, int) {
-    Reply r;
-    r.hold = true;
-    return r;
-  });
+  HoldCalls(/*watch_only=*/false);
   RetrySpec spec;
   spec.top_level = Breaker(2, "30s", "\"tripOnStatusCodes\": [\"CANCELLED\"]");
   ChannelPtr ch = Channel(spec);

@@ -76,6 +76,36 @@ class BreakerFixture : public ::testing::Test {
     server_.SetDefault(Reply());
   }
 
+  // The server holds every call it gets (watch_only: only kWatchMethod's),
+  // after sending response headers first if headers_first.
+  void HoldCalls(bool watch_only, bool headers_first = false) {
+    server_.SetHandler([watch_only, headers_first](const Arrival& a, int) {
+      Reply r;
+      if (!watch_only || a.method == kWatchMethod) {
+        r.hold = true;
+        r.initial_metadata_first = headers_first;
+      }
+      return r;
+    });
+  }
+
+  // A half-open probe that started at probe_start and holds its slot: a
+  // call now is rejected "(half-open)"; once the 0.5 s probeTimeout is over
+  // a call probes, succeeds and closes the breaker, the slot counted as
+  // expired.
+  void ExpectProbeSlotExpires(grpc_channel* ch, int64_t probe_start) {
+    CallResult early = UnaryCall(ch, kSayMethod, "early", 5000);
+    EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, early.status);
+    EXPECT_TRUE(StartsWith(early.details, "circuit breaker open (half-open)"))
+        << early.details;
+    SleepMs(static_cast<int>(600 - (NowNs() - probe_start) / 1000000));
+    CallResult late = UnaryCall(ch, kSayMethod, "late", 5000);
+    EXPECT_EQ(GRPC_STATUS_OK, late.status) << late.details;
+    grpcr_breaker_snapshot b = BreakerNow();
+    EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
+    EXPECT_EQ(1u, b.probes_expired_total);
+  }
+
   grpcr_breaker_snapshot BreakerNow() {
     grpcr_channel_snapshot s = StatsFor(name_);
     EXPECT_TRUE(s.has_breaker);
