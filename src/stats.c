@@ -132,17 +132,31 @@ void grpcr_registry_destroy(grpcr_registry *r) {
 }
 
 /* The lowest instance number no live entry with this name and target holds
- * (1 for the first). Under the registry mutex. O(entries): channels are
- * created rarely. */
+ * (1 for the first). Under the registry mutex: one pass over the entries,
+ * marking the numbers taken up to their count (a larger one cannot be the
+ * lowest free), so a process with many channels of one name pays O(n). On
+ * ENOMEM, one more than the largest taken. */
 static uint32_t free_instance(const grpcr_registry *r, const char *name,
                               const char *target) {
-  for (uint32_t n = 1;; n++) {
-    const grpcr_channel_stats *e = r->head;
-    while (e != NULL && !(e->instance == n && strcmp(e->name, name) == 0 &&
-                          strcmp(e->target, target) == 0))
-      e = e->next;
-    if (e == NULL) return n;
+  size_t same = 0;
+  uint32_t largest = 0;
+  for (const grpcr_channel_stats *e = r->head; e != NULL; e = e->next) {
+    if (strcmp(e->name, name) != 0 || strcmp(e->target, target) != 0)
+      continue;
+    same++;
+    if (e->instance > largest) largest = e->instance;
   }
+  if (same == 0) return 1;
+  bool *taken = calloc(same + 1, sizeof(bool));
+  if (taken == NULL) return largest + 1;
+  for (const grpcr_channel_stats *e = r->head; e != NULL; e = e->next)
+    if (e->instance <= same && strcmp(e->name, name) == 0 &&
+        strcmp(e->target, target) == 0)
+      taken[e->instance] = true;
+  uint32_t n = 1;
+  while (n <= same && taken[n]) n++;
+  free(taken);
+  return n;
 }
 
 grpcr_channel_stats *grpcr_registry_add(grpcr_registry *r, const char *name,

@@ -333,6 +333,31 @@ TEST_F(StatsTest, InstanceIsFixedAtCreationAndTheLowestFree) {
   EXPECT_EQ(instance_of(e), 4u);
 }
 
+// A pool of a thousand channels of one name: numbers 1..1000, and a gap
+// left by a closed one is the next taken (one pass per add, not one per
+// candidate number).
+TEST_F(StatsTest, InstanceOfAThousandChannelsFillsTheLowestGap) {
+  std::vector<grpcr_channel_stats*> pool;
+  for (int i = 0; i < 1000; i++) {
+    pool.push_back(grpcr_registry_add(reg_, "big", "t"));
+    ASSERT_NE(pool.back(), nullptr);
+  }
+  grpcr_registry_remove(reg_, pool[499]);  // instance 500
+  grpcr_registry_remove(reg_, pool[9]);    // instance 10
+  grpcr_stats_on_request(grpcr_registry_add(reg_, "big", "t"));
+  grpcr_stats_on_request(grpcr_registry_add(reg_, "big", "t"));
+  grpcr_stats_on_request(grpcr_registry_add(reg_, "big", "t"));
+  std::vector<uint32_t> fresh;
+  uint32_t most = 0;
+  for (const grpcr_channel_snapshot& s : Snapshot("big")) {
+    if (s.requests == 1) fresh.push_back(s.instance);
+    most = std::max(most, s.instance);
+  }
+  std::sort(fresh.begin(), fresh.end());
+  EXPECT_EQ((std::vector<uint32_t>{10, 500, 1001}), fresh);
+  EXPECT_EQ(1001u, most);
+}
+
 TEST_F(StatsTest, AttachedBreakerShowsItsState) {
   grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "t");
   grpcr_breaker_config cfg = grpcr_breaker_config_default();
