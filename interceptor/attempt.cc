@@ -340,6 +340,7 @@ void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
 void AttemptOnComplete(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
+  if (error.ok()) attempt->sent = true;
   Closures closures;
   if (error.ok() && calld->app_send_on_complete != nullptr) {
     // The request is on the wire: let the application have its send batch

@@ -172,6 +172,7 @@ struct Attempt {
   // alone commit nothing (a server may send them before an error status).
   bool committed = false;
   bool retried = false;    // another attempt follows: drop its data when done
+  bool sent = false;       // its request was written: it is at the server
 
   // Callbacks still to come; the child's initial ref goes with the last.
   int pending = 4;
@@ -232,6 +233,12 @@ struct CallData {
   // Holding a breaker ticket, until the call's verdict (or its end).
   bool breaker_admitted = false;
   grpcr_breaker_ticket ticket = {};
+  // When the breaker admitted the call (a verdict later than its
+  // slowCallDurationThreshold is slow), and whether the breaker has that
+  // rule (then a pass-through call notes when its request was sent).
+  int64_t admitted_ns = 0;
+  bool slow_rule = false;
+  bool sent = false;  // pass-through: the request went out
   // The call broke a local limit (MarkLocal): a request message over the
   // max send size (known at the first batch: sent as without the filter,
   // never retried, not gated by the breaker), or a later message, or a

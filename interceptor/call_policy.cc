@@ -36,6 +36,9 @@ grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
   chand->OnTransition(tr);
   if (admitted) {
     calld->breaker_admitted = true;
+    calld->admitted_ns = now;
+    calld->slow_rule = grpcr_policy_config(calld->policy.get())
+                           ->breaker.slow_call_duration_ns > 0;
     return absl::OkStatus();
   }
   chand->breaker_not_closed.store(true, std::memory_order_relaxed);
@@ -85,10 +88,21 @@ grpcr_status_origin OriginOf(const CallData* calld, int status) {
 void GiveVerdict(CallData* calld, int status, grpcr_status_origin origin) {
   if (!calld->breaker_admitted) return;
   calld->breaker_admitted = false;
+  const int64_t now = grpcr_internal_now_ns();
+  grpcr_call_result result = {};
+  result.status_code = status;
+  result.origin = origin;
+  result.duration_ns = now - calld->admitted_ns;
+  // At the server when the client's deadline ended it: a pass-through call
+  // whose request went out, or an attempt that was sent (a call in backoff
+  // never ends with the deadline: no retry is scheduled past it).
+  result.deadline_in_flight =
+      calld->mode == Mode::kActive
+          ? calld->final_attempt != nullptr && calld->final_attempt->sent
+          : calld->sent;
   grpcr_breaker_transition tr = {};
-  grpcr_breaker_record_outcome(grpcr_policy_breaker(calld->policy.get()),
-                               &calld->ticket, status, origin,
-                               grpcr_internal_now_ns(), &tr);
+  grpcr_breaker_record_result(grpcr_policy_breaker(calld->policy.get()),
+                              &calld->ticket, &result, now, &tr);
   calld->chand->OnTransition(tr);
 }
 

@@ -47,11 +47,16 @@ struct SendCompletion {
   CallData* calld;
   grpc_closure* original;
   grpc_closure closure;
+  bool sends_request;  // it carried send_initial_metadata
 };
 
 void PassthroughSendDone(void* arg, grpc_error_handle error) {
   auto* c = static_cast<SendCompletion*>(arg);
-  if (!error.ok()) c->calld->failed_below = true;
+  if (!error.ok()) {
+    c->calld->failed_below = true;
+  } else if (c->sends_request) {
+    c->calld->sent = true;
+  }
   grpc_core::Closure::Run(DEBUG_LOCATION, c->original, error);
 }
 
@@ -95,11 +100,14 @@ void StartPassthrough(CallData* calld, grpc_transport_stream_op_batch* batch) {
         &calld->passthrough_initial_ready;
   }
   if (calld->breaker_admitted && batch->on_complete != nullptr &&
-      !batch->recv_trailing_metadata) {
+      (!batch->recv_trailing_metadata ||
+       (calld->slow_rule && batch->send_initial_metadata))) {
     // A failed send (a failed pick, a refused connection: the call never
-    // reached the dependency's answer) makes the surface cancel the call.
+    // reached the dependency's answer) makes the surface cancel the call;
+    // under a slow-call rule, a request sent is at the server.
     auto* c = calld->arena->New<SendCompletion>();
     c->calld = calld;
+    c->sends_request = batch->send_initial_metadata;
     c->original = batch->on_complete;
     GRPC_CLOSURE_INIT(&c->closure, PassthroughSendDone, c, nullptr);
     batch->on_complete = &c->closure;

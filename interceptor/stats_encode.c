@@ -158,6 +158,10 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
     m->breaker.probes_in_flight = b->probes_in_flight;
     m->breaker.probe_timeout_seconds = ns_to_s(b->probe_timeout_ns);
     m->breaker.reconfigured_total = b->reconfigured_total;
+    m->breaker.slow_calls_in_window = b->slow_calls_in_window;
+    m->breaker.slow_calls_total = b->slow_calls_total;
+    m->breaker.slow_call_duration_seconds = ns_to_s(b->slow_call_duration_ns);
+    m->breaker.slow_call_rate_threshold = b->slow_call_rate_threshold;
     m->ch.breaker = &m->breaker;
   }
   if (s->has_budget) {

@@ -43,7 +43,7 @@ struct grpcr_breaker {
    * acquire only scans the slots when one may have expired. */
   int64_t next_expiry_ns;
 
-  grpcr_window window; /* n[0] calls, n[1] failures */
+  grpcr_window window; /* n[0] calls, n[1] failures, n[2] slow calls */
 
   uint64_t rejected_total;
   uint64_t transitions_total;
@@ -53,6 +53,7 @@ struct grpcr_breaker {
   uint64_t probes_freed_total;
   uint64_t probes_expired_total;
   uint64_t reconfigured_total;
+  uint64_t slow_calls_total;
   int64_t open_ns_closed_periods; /* OPEN time of periods already ended */
 };
 
@@ -79,6 +80,8 @@ grpcr_breaker_config grpcr_breaker_config_default(void) {
   c.trip_codes = GRPCR_CODE_BIT(GRPCR_STATUS_UNAVAILABLE) |
                  GRPCR_CODE_BIT(GRPCR_STATUS_RESOURCE_EXHAUSTED);
   c.probe_timeout_ns = 10LL * 1000000000LL;
+  c.slow_call_duration_ns = 0;
+  c.slow_call_rate_threshold = 1.0;
   return c;
 }
 
@@ -89,7 +92,9 @@ bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
          a->open_duration_ns == b->open_duration_ns &&
          a->half_open_max_calls == b->half_open_max_calls &&
          a->trip_codes == b->trip_codes &&
-         a->probe_timeout_ns == b->probe_timeout_ns;
+         a->probe_timeout_ns == b->probe_timeout_ns &&
+         a->slow_call_duration_ns == b->slow_call_duration_ns &&
+         a->slow_call_rate_threshold == b->slow_call_rate_threshold;
 }
 
 /* Time spans inside the breaker: `later` is never before `earlier` (its
@@ -117,6 +122,10 @@ bool grpcr_breaker_config_valid(const grpcr_breaker_config *c) {
   if (c->minimum_calls == 0 || c->half_open_max_calls == 0) return false;
   if (c->window_ns <= 0 || c->open_duration_ns <= 0) return false;
   if (c->probe_timeout_ns <= 0) return false;
+  if (c->slow_call_duration_ns < 0) return false;
+  if (!(c->slow_call_rate_threshold > 0.0 &&
+        c->slow_call_rate_threshold <= 1.0))
+    return false;
   if (c->trip_codes == 0 ||
       (c->trip_codes & GRPCR_CODE_BIT(GRPCR_STATUS_OK)) != 0)
     return false;
@@ -197,7 +206,20 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
 static bool should_open(const grpcr_breaker *b) {
   const uint64_t calls = b->window.sum[0], failures = b->window.sum[1];
   if (calls < b->cfg.minimum_calls) return false;
-  return (double)failures / (double)calls >= b->cfg.failure_rate_threshold;
+  if ((double)failures / (double)calls >= b->cfg.failure_rate_threshold)
+    return true;
+  return b->cfg.slow_call_duration_ns > 0 &&
+         (double)b->window.sum[2] / (double)calls >=
+             b->cfg.slow_call_rate_threshold;
+}
+
+/* Under a slow-call rule: the call took longer than the threshold, or the
+ * client's deadline ended it at the server. */
+static bool is_slow(const grpcr_breaker_config *cfg,
+                    const grpcr_call_result *r) {
+  if (cfg->slow_call_duration_ns <= 0) return false;
+  if (r->duration_ns > cfg->slow_call_duration_ns) return true;
+  return r->origin == GRPCR_ORIGIN_DEADLINE && r->deadline_in_flight;
 }
 
 /* OPEN lasts exactly open_duration: once it has passed, the breaker is
@@ -381,7 +403,7 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
 
 static void record_verdict(grpcr_breaker *b,
                            const grpcr_breaker_ticket *ticket,
-                           grpcr_verdict verdict, int64_t now_ns,
+                           grpcr_verdict verdict, bool slow, int64_t now_ns,
                            grpcr_breaker_transition *tr) {
   now_ns = advance_clock(b, now_ns);
   /* OPEN never hands out tickets, so a current-generation ticket there can
@@ -390,13 +412,14 @@ static void record_verdict(grpcr_breaker *b,
     b->stale_results_total++;
     return;
   }
+  if (slow) b->slow_calls_total++;
   if (b->state == GRPCR_BREAKER_CLOSED) {
-    if (verdict == GRPCR_VERDICT_NONE) {
+    if (verdict == GRPCR_VERDICT_NONE && !slow) {
       b->no_verdict_total++;
       return;
     }
-    grpcr_window_add(&b->window, now_ns, 1,
-                     verdict == GRPCR_VERDICT_FAILURE ? 1 : 0);
+    grpcr_window_add3(&b->window, now_ns, 1,
+                      verdict == GRPCR_VERDICT_FAILURE ? 1 : 0, slow ? 1 : 0);
     if (should_open(b)) transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
     return;
   }
@@ -412,14 +435,28 @@ static void record_verdict(grpcr_breaker *b,
   }
   slot->busy = false;
   b->probes_busy--;
-  if (verdict == GRPCR_VERDICT_NONE) {
+  if (verdict == GRPCR_VERDICT_NONE && !slow) {
     b->no_verdict_total++;
     b->probes_freed_total++;
-  } else if (verdict == GRPCR_VERDICT_FAILURE) {
+  } else if (verdict == GRPCR_VERDICT_FAILURE || slow) {
     transition(b, GRPCR_BREAKER_OPEN, now_ns, tr);
   } else if (++b->half_open_succeeded >= b->cfg.half_open_max_calls) {
     transition(b, GRPCR_BREAKER_CLOSED, now_ns, tr);
   }
+}
+
+void grpcr_breaker_record_result(grpcr_breaker *b,
+                                 const grpcr_breaker_ticket *ticket,
+                                 const grpcr_call_result *result,
+                                 int64_t now_ns,
+                                 grpcr_breaker_transition *tr) {
+  if (tr != NULL) tr->happened = false;
+  pthread_mutex_lock(&b->mu);
+  record_verdict(b, ticket,
+                 grpcr_breaker_verdict(&b->cfg, result->status_code,
+                                       result->origin),
+                 is_slow(&b->cfg, result), now_ns, tr);
+  pthread_mutex_unlock(&b->mu);
 }
 
 void grpcr_breaker_record_outcome(grpcr_breaker *b,
@@ -427,11 +464,8 @@ void grpcr_breaker_record_outcome(grpcr_breaker *b,
                                   int status_code, grpcr_status_origin origin,
                                   int64_t now_ns,
                                   grpcr_breaker_transition *tr) {
-  if (tr != NULL) tr->happened = false;
-  pthread_mutex_lock(&b->mu);
-  record_verdict(b, ticket, grpcr_breaker_verdict(&b->cfg, status_code, origin),
-                 now_ns, tr);
-  pthread_mutex_unlock(&b->mu);
+  const grpcr_call_result r = {status_code, origin, 0, false};
+  grpcr_breaker_record_result(b, ticket, &r, now_ns, tr);
 }
 
 void grpcr_breaker_record(grpcr_breaker *b, const grpcr_breaker_ticket *ticket,
@@ -471,7 +505,7 @@ void grpcr_breaker_release(grpcr_breaker *b,
                            const grpcr_breaker_ticket *ticket,
                            int64_t now_ns) {
   pthread_mutex_lock(&b->mu);
-  record_verdict(b, ticket, GRPCR_VERDICT_NONE, now_ns, NULL);
+  record_verdict(b, ticket, GRPCR_VERDICT_NONE, false, now_ns, NULL);
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -486,8 +520,14 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   memset(out, 0, sizeof(*out));
   out->state = b->state;
   out->time_in_state_ns = span_i64(now_ns, b->state_since_ns);
-  grpcr_window_sum_at(&b->window, now_ns, &out->calls_in_window,
-                      &out->failures_in_window);
+  uint64_t sums[GRPCR_WINDOW_COUNTERS];
+  grpcr_window_sums_at(&b->window, now_ns, sums);
+  out->calls_in_window = sums[0];
+  out->failures_in_window = sums[1];
+  out->slow_calls_in_window = sums[2];
+  out->slow_calls_total = b->slow_calls_total;
+  out->slow_call_duration_ns = b->cfg.slow_call_duration_ns;
+  out->slow_call_rate_threshold = b->cfg.slow_call_rate_threshold;
   out->rejected_total = b->rejected_total;
   out->transitions_total = b->transitions_total;
   out->opened_total = b->opened_total;

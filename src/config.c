@@ -194,11 +194,24 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
                           grpcr_channel_config *out) {
   if (!is_object(c, path, v)) return;
   grpcr_breaker_config *b = &out->breaker;
+  char *rate_field = NULL; /* slowCallRateThreshold, if given */
+  bool slow_given = false;
   for (size_t i = 0; i < v->u.object.count; i++) {
     const grpcr_json_member *m = &v->u.object.members[i];
     char *f = path_key(c, path, m->key, m->key_len);
-    if (!f) return;
-    if (key_is(m, "failureRateThreshold")) {
+    if (!f) {
+      free(rate_field);
+      return;
+    }
+    if (key_is(m, "slowCallDurationThreshold")) {
+      slow_given = true;
+      read_duration(c, f, m->value, GRPCR_SLOW_CALL_NS_MIN, false,
+                    GRPCR_SLOW_CALL_NS_MAX, &b->slow_call_duration_ns);
+    } else if (key_is(m, "slowCallRateThreshold")) {
+      read_number(c, f, m->value, 0, true, 1, &b->slow_call_rate_threshold);
+      free(rate_field);
+      rate_field = strdup(f);
+    } else if (key_is(m, "failureRateThreshold")) {
       read_number(c, f, m->value, 0, true, 1, &b->failure_rate_threshold);
     } else if (key_is(m, "minimumCalls")) {
       read_uint(c, f, m->value, 1, GRPCR_MINIMUM_CALLS_LIMIT,
@@ -224,6 +237,11 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
     }
     free(f);
   }
+  if (rate_field != NULL && !slow_given) {
+    add_error(c, rate_field,
+              "needs slowCallDurationThreshold: a call is slow only by it");
+  }
+  free(rate_field);
 }
 
 static void check_channel(checker *c, const grpcr_json *v, const char *path,

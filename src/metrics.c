@@ -91,6 +91,16 @@ EMIT_U64(emit_breaker_transitions, s->breaker.transitions_total)
 EMIT_U64(emit_breaker_opened, s->breaker.opened_total)
 EMIT_U64(emit_breaker_win_calls, s->breaker.calls_in_window)
 EMIT_U64(emit_breaker_win_failures, s->breaker.failures_in_window)
+EMIT_U64(emit_breaker_win_slow, s->breaker.slow_calls_in_window)
+EMIT_U64(emit_breaker_slow_total, s->breaker.slow_calls_total)
+/* A rate of the window's calls; 0 while it has none. */
+static double rate_of(uint64_t part, uint64_t calls) {
+  return calls == 0 ? 0.0 : (double)part / (double)calls;
+}
+EMIT_DBL(emit_breaker_failure_rate, rate_of(s->breaker.failures_in_window,
+                                            s->breaker.calls_in_window))
+EMIT_DBL(emit_breaker_slow_rate, rate_of(s->breaker.slow_calls_in_window,
+                                         s->breaker.calls_in_window))
 EMIT_U64(emit_breaker_no_verdict, s->breaker.no_verdict_total)
 EMIT_U64(emit_breaker_probes_freed, s->breaker.probes_freed_total)
 EMIT_U64(emit_breaker_probes_expired, s->breaker.probes_expired_total)
@@ -382,6 +392,21 @@ static const family kFamilies[] = {
     {{"grpcr_circuit_breaker_window_failures", GRPCR_METRIC_GAUGE,
       "Failed calls in the circuit breaker's current window."},
      has_breaker, emit_breaker_win_failures, NULL},
+    {{"grpcr_circuit_breaker_window_slow_calls", GRPCR_METRIC_GAUGE,
+      "Slow calls (slowCallDurationThreshold) in the circuit breaker's "
+      "current window."},
+     has_breaker, emit_breaker_win_slow, NULL},
+    {{"grpcr_circuit_breaker_failure_rate", GRPCR_METRIC_GAUGE,
+      "Failures over calls in the circuit breaker's current window (0..1; 0 "
+      "without calls): it opens at failureRateThreshold."},
+     has_breaker, emit_breaker_failure_rate, NULL},
+    {{"grpcr_circuit_breaker_slow_call_rate", GRPCR_METRIC_GAUGE,
+      "Slow calls over calls in the circuit breaker's current window (0..1; "
+      "0 without calls): it opens at slowCallRateThreshold."},
+     has_breaker, emit_breaker_slow_rate, NULL},
+    {{"grpcr_circuit_breaker_slow_calls_total", GRPCR_METRIC_COUNTER,
+      "Slow calls over the circuit breaker's life."},
+     has_breaker, emit_breaker_slow_total, NULL},
     {{"grpcr_circuit_breaker_no_verdict_total", GRPCR_METRIC_COUNTER,
       "Admitted calls that gave the circuit breaker no verdict (cancelled, "
       "out of time on the client, dropped before their status)."},

@@ -72,23 +72,30 @@ void grpcr_window_advance(grpcr_window *w, int64_t now_ns) {
   for (uint64_t i = steps; i >= 1; i--) {
     const int64_t ep = (int64_t)((uint64_t)e - (i - 1));
     grpcr_window_bucket *k = &w->ring[slot_of(ep)];
-    w->sum[0] -= k->n[0];
-    w->sum[1] -= k->n[1];
+    for (int c = 0; c < GRPCR_WINDOW_COUNTERS; c++) {
+      w->sum[c] -= k->n[c];
+      k->n[c] = 0;
+    }
     k->epoch = ep;
-    k->n[0] = 0;
-    k->n[1] = 0;
   }
   set_head(w, e, now_ns);
 }
 
-void grpcr_window_add(grpcr_window *w, int64_t now_ns, uint64_t n0,
-                      uint64_t n1) {
+void grpcr_window_add3(grpcr_window *w, int64_t now_ns, uint64_t n0,
+                       uint64_t n1, uint64_t n2) {
   grpcr_window_advance(w, now_ns);
   grpcr_window_bucket *k = &w->ring[w->head_slot];
   k->n[0] += n0;
   k->n[1] += n1;
+  k->n[2] += n2;
   w->sum[0] += n0;
   w->sum[1] += n1;
+  w->sum[2] += n2;
+}
+
+void grpcr_window_add(grpcr_window *w, int64_t now_ns, uint64_t n0,
+                      uint64_t n1) {
+  grpcr_window_add3(w, now_ns, n0, n1, 0);
 }
 
 bool grpcr_window_take(grpcr_window *w, int64_t now_ns, int i) {
@@ -108,28 +115,29 @@ bool grpcr_window_take(grpcr_window *w, int64_t now_ns, int i) {
 }
 
 void grpcr_window_clear(grpcr_window *w) {
+  for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++)
+    memset(w->ring[i].n, 0, sizeof(w->ring[i].n));
+  memset(w->sum, 0, sizeof(w->sum));
+}
+
+void grpcr_window_sums_at(const grpcr_window *w, int64_t now_ns,
+                          uint64_t out[GRPCR_WINDOW_COUNTERS]) {
+  int64_t cur = epoch_of(w, now_ns);
+  if (cur < w->head) cur = w->head;
+  for (int c = 0; c < GRPCR_WINDOW_COUNTERS; c++) out[c] = 0;
   for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
-    w->ring[i].n[0] = 0;
-    w->ring[i].n[1] = 0;
+    const grpcr_window_bucket *k = &w->ring[i];
+    if (!in_window(cur, k->epoch)) continue;
+    for (int c = 0; c < GRPCR_WINDOW_COUNTERS; c++) out[c] += k->n[c];
   }
-  w->sum[0] = 0;
-  w->sum[1] = 0;
 }
 
 void grpcr_window_sum_at(const grpcr_window *w, int64_t now_ns, uint64_t *n0,
                          uint64_t *n1) {
-  int64_t cur = epoch_of(w, now_ns);
-  if (cur < w->head) cur = w->head;
-  uint64_t a = 0, b = 0;
-  for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
-    const grpcr_window_bucket *k = &w->ring[i];
-    if (in_window(cur, k->epoch)) {
-      a += k->n[0];
-      b += k->n[1];
-    }
-  }
-  *n0 = a;
-  *n1 = b;
+  uint64_t out[GRPCR_WINDOW_COUNTERS];
+  grpcr_window_sums_at(w, now_ns, out);
+  *n0 = out[0];
+  *n1 = out[1];
 }
 
 void grpcr_window_merge(grpcr_window *w, const grpcr_window *src,
@@ -139,16 +147,17 @@ void grpcr_window_merge(grpcr_window *w, const grpcr_window *src,
   grpcr_window_advance(w, now_ns);
   for (size_t i = 0; i < GRPCR_WINDOW_BUCKETS; i++) {
     const grpcr_window_bucket *k = &from.ring[i];
-    if ((k->n[0] == 0 && k->n[1] == 0) || !in_window(from.head, k->epoch))
+    if ((k->n[0] == 0 && k->n[1] == 0 && k->n[2] == 0) ||
+        !in_window(from.head, k->epoch))
       continue;
     int64_t e = epoch_of(w, start_of(&from, k->epoch));
     if (e > w->head) e = w->head;
     if (!in_window(w->head, e)) continue;
     grpcr_window_bucket *to = &w->ring[slot_of(e)];
-    to->n[0] += k->n[0];
-    to->n[1] += k->n[1];
-    w->sum[0] += k->n[0];
-    w->sum[1] += k->n[1];
+    for (int c = 0; c < GRPCR_WINDOW_COUNTERS; c++) {
+      to->n[c] += k->n[c];
+      w->sum[c] += k->n[c];
+    }
   }
 }
 

@@ -84,7 +84,8 @@ static size_t retries_bucket(double ub) {
   X(calls_in_window) X(failures_in_window) X(rejected_total)              \
   X(transitions_total) X(opened_total) X(stale_results_total)             \
   X(no_verdict_total) X(probes_freed_total) X(probes_expired_total)       \
-  X(probes_in_flight) X(reconfigured_total)
+  X(probes_in_flight) X(reconfigured_total) X(slow_calls_in_window)       \
+  X(slow_calls_total) X(slow_call_rate_threshold)
 #define BUDGET_SAME_FIELDS(X)                                              \
   X(requests_in_window) X(retries_in_window) X(allowed_in_window)          \
   X(requests_total) X(retries_total) X(denied_total) X(reconfigured_total)
@@ -98,6 +99,7 @@ static void breaker_from(grpcr_breaker_snapshot *o,
   o->open_ns_total = seconds_to_ns(from->open_seconds_total);
   o->open_duration_ns = seconds_to_ns(from->open_duration_seconds);
   o->probe_timeout_ns = seconds_to_ns(from->probe_timeout_seconds);
+  o->slow_call_duration_ns = seconds_to_ns(from->slow_call_duration_seconds);
 }
 
 static void budget_from(grpcr_budget_snapshot *o,

@@ -7,10 +7,17 @@
  * verdict only gives back what it held.
  * CLOSED counts verdicts in a window (a ring of GRPCR_BREAKER_BUCKETS time
  * buckets). It opens when calls >= minimum_calls and failures / calls >=
- * failure_rate_threshold (inclusive).
+ * failure_rate_threshold (inclusive), or, with a slow-call rule
+ * (slow_call_duration_ns > 0), slow calls / calls >= slow_call_rate_threshold.
+ * A call is slow if its verdict came more than slow_call_duration_ns after
+ * its admission, or if the client's deadline ended it while an attempt was
+ * at the server (sent, not answered), whatever the deadline; a slow call
+ * counts as a call even when its status gives no verdict, and a slow
+ * failure is both slow and a failure (the two rates are separate).
  * OPEN rejects every call for exactly open_duration, then is HALF_OPEN from
  * that moment (applied by the next acquire or snapshot, whichever is first).
- * HALF_OPEN has half_open_max_calls probe slots. A call is admitted while
+ * HALF_OPEN has half_open_max_calls probe slots; a slow probe is a failed
+ * one. A call is admitted while
  * probes in flight + probes succeeded < half_open_max_calls, and holds a
  * slot until its verdict; a probe with no verdict frees its slot, and so
  * does one that has held it for probe_timeout (its late verdict is then
@@ -54,10 +61,12 @@ typedef struct {
   uint32_t half_open_max_calls;  /* >= 1 */
   grpcr_code_set trip_codes;     /* non-empty, never OK */
   int64_t probe_timeout_ns;      /* > 0: the longest a probe holds a slot */
+  int64_t slow_call_duration_ns; /* 0: no slow-call rule; else > 0 */
+  double slow_call_rate_threshold; /* (0, 1], used with the rule */
 } grpcr_breaker_config;
 
 /* 0.5, 20 calls, 10 s window, 30 s open, 1 probe, UNAVAILABLE and
- * RESOURCE_EXHAUSTED, 10 s probe timeout. */
+ * RESOURCE_EXHAUSTED, 10 s probe timeout, no slow-call rule (rate 1). */
 GRPCR_API grpcr_breaker_config grpcr_breaker_config_default(void);
 /* true if cfg is within the ranges above (and not NULL). */
 GRPCR_API bool grpcr_breaker_config_valid(const grpcr_breaker_config *cfg);
@@ -135,9 +144,27 @@ typedef struct {
 GRPCR_API bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
                                          grpcr_breaker_ticket *ticket,
                                          grpcr_breaker_transition *tr);
+/* An admitted call's end, as the breaker judges it. */
+typedef struct {
+  int status_code;
+  grpcr_status_origin origin;
+  int64_t duration_ns;  /* from admission to the verdict */
+  /* The client's deadline ended it while an attempt was at the server
+   * (sent, not answered): slow, under a slow-call rule. */
+  bool deadline_in_flight;
+} grpcr_call_result;
+
+/* Records an admitted call's verdict (grpcr_breaker_verdict) and whether
+ * it was slow. Every ticket must be recorded (or released) exactly once.
+ * tr may be NULL. */
+GRPCR_API void grpcr_breaker_record_result(grpcr_breaker *b,
+                                           const grpcr_breaker_ticket *ticket,
+                                           const grpcr_call_result *result,
+                                           int64_t now_ns,
+                                           grpcr_breaker_transition *tr);
 /* Records an admitted call's verdict, from its status and where the
- * status came from. Every ticket must be recorded (or released) exactly
- * once. tr may be NULL. */
+ * status came from (a call of no duration). Every ticket must be recorded
+ * (or released) exactly once. tr may be NULL. */
 GRPCR_API void grpcr_breaker_record_outcome(grpcr_breaker *b,
                                             const grpcr_breaker_ticket *ticket,
                                             int status_code,
@@ -169,6 +196,10 @@ typedef struct {
   int64_t time_in_state_ns;
   uint64_t calls_in_window;
   uint64_t failures_in_window;
+  uint64_t slow_calls_in_window; /* 0 without a slow-call rule */
+  uint64_t slow_calls_total;
+  int64_t slow_call_duration_ns; /* configured; 0: no rule */
+  double slow_call_rate_threshold;
   uint64_t rejected_total;    /* calls refused while OPEN or HALF_OPEN */
   uint64_t transitions_total; /* every state change */
   uint64_t opened_total;      /* transitions into OPEN */

@@ -32,6 +32,8 @@ extern "C" {
 #define GRPCR_OPEN_DURATION_NS_MAX (24LL * 3600LL * 1000000000LL) /* 1 day */
 #define GRPCR_PROBE_TIMEOUT_NS_MIN (1000000LL)                 /* 1 ms */
 #define GRPCR_PROBE_TIMEOUT_NS_MAX (24LL * 3600LL * 1000000000LL) /* 1 day */
+#define GRPCR_SLOW_CALL_NS_MIN (1000000LL)                     /* 1 ms */
+#define GRPCR_SLOW_CALL_NS_MAX (3600LL * 1000000000LL)         /* 1 h */
 #define GRPCR_MINIMUM_CALLS_LIMIT 1000000u
 #define GRPCR_HALF_OPEN_MAX_CALLS_LIMIT 1000u
 

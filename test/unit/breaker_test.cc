@@ -745,6 +745,138 @@ TEST(BreakerTest, LateProbeVerdictIsStaleEvenWithNoAcquireInBetween) {
   EXPECT_EQ(0u, s.probes_in_flight);
 }
 
+// ---- slow calls ---------------------------------------------------------
+
+grpcr_breaker_config SlowConfig(double failure_rate, double slow_rate,
+                                uint32_t minimum_calls) {
+  grpcr_breaker_config c = Config(failure_rate, minimum_calls);
+  c.slow_call_duration_ns = 100 * kMs;
+  c.slow_call_rate_threshold = slow_rate;
+  return c;
+}
+
+// Admits one call at now and records it as result.
+bool CallWith(grpcr_breaker* b, const grpcr_call_result& result, int64_t now,
+              grpcr_breaker_transition* tr = nullptr) {
+  grpcr_breaker_ticket t;
+  if (!grpcr_breaker_try_acquire(b, now, &t, nullptr)) return false;
+  grpcr_breaker_record_result(b, &t, &result, now, tr);
+  return true;
+}
+
+grpcr_call_result Took(int code, int64_t duration_ns,
+                       grpcr_status_origin origin = GRPCR_ORIGIN_REMOTE,
+                       bool in_flight = false) {
+  return grpcr_call_result{code, origin, duration_ns, in_flight};
+}
+
+TEST(BreakerTest, SlowByDurationOpensAtTheSlowRateAlone) {
+  BreakerPtr b = Make(SlowConfig(0.5, 0.5, 4));
+  // Successes, two of them slow: 2/4 slow, 0/4 failures.
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 100 * kMs), 0));  // at, not over
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 150 * kMs), 0));
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 10 * kMs), 0));
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, State(b.get(), 0));
+  grpcr_breaker_transition tr;
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 101 * kMs), 0, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, tr.to);
+}
+
+TEST(BreakerTest, SlowAndFailureRatesAreSeparateAndEitherOpens) {
+  // A slow failure is both: 2 slow failures + 2 fast successes is 0.5 of
+  // each; with thresholds 0.6 neither opens, with one at 0.5 it does.
+  for (const auto& rates : {std::pair<double, double>{0.6, 0.6},
+                            std::pair<double, double>{0.5, 0.6},
+                            std::pair<double, double>{0.6, 0.5}}) {
+    BreakerPtr b = Make(SlowConfig(rates.first, rates.second, 4));
+    ASSERT_TRUE(CallWith(b.get(), Took(kUnavailable, 200 * kMs), 0));
+    ASSERT_TRUE(CallWith(b.get(), Took(kUnavailable, 200 * kMs), 0));
+    ASSERT_TRUE(CallWith(b.get(), Took(kOk, 1 * kMs), 0));
+    ASSERT_TRUE(CallWith(b.get(), Took(kOk, 1 * kMs), 0));
+    grpcr_breaker_snapshot s = Snap(b.get(), 0);
+    const bool expect_open = rates.first == 0.5 || rates.second == 0.5;
+    EXPECT_EQ(expect_open ? GRPCR_BREAKER_OPEN : GRPCR_BREAKER_CLOSED, s.state)
+        << rates.first << " " << rates.second;
+    if (!expect_open) {
+      EXPECT_EQ(4u, s.calls_in_window);
+      EXPECT_EQ(2u, s.failures_in_window);
+      EXPECT_EQ(2u, s.slow_calls_in_window);
+    }
+  }
+}
+
+// The client's deadline gives no verdict by itself; with an attempt at the
+// server (sent, not answered) it is slow whatever the deadline was, and a
+// slow call counts as a call. In backoff it is neither.
+TEST(BreakerTest, DeadlineWithAnAttemptInFlightIsSlowInBackoffNot) {
+  BreakerPtr b = Make(SlowConfig(0.5, 0.5, 2));
+  ASSERT_TRUE(CallWith(
+      b.get(), Took(kDeadlineExceeded, 5 * kMs, GRPCR_ORIGIN_DEADLINE, false),
+      0));
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(0u, s.calls_in_window);
+  EXPECT_EQ(1u, s.no_verdict_total);
+  ASSERT_TRUE(CallWith(
+      b.get(), Took(kDeadlineExceeded, 5 * kMs, GRPCR_ORIGIN_DEADLINE, true),
+      0));
+  s = Snap(b.get(), 0);
+  EXPECT_EQ(1u, s.calls_in_window);
+  EXPECT_EQ(0u, s.failures_in_window);
+  EXPECT_EQ(1u, s.slow_calls_in_window);
+  EXPECT_EQ(1u, s.slow_calls_total);
+  ASSERT_TRUE(CallWith(
+      b.get(), Took(kDeadlineExceeded, 5 * kMs, GRPCR_ORIGIN_DEADLINE, true),
+      0));
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, State(b.get(), 0));
+}
+
+TEST(BreakerTest, WithoutASlowCallRuleDurationChangesNothing) {
+  BreakerPtr b = Make(Config(0.5, 2));
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 3600 * kSec), 0));
+  ASSERT_TRUE(CallWith(
+      b.get(), Took(kDeadlineExceeded, 9 * kSec, GRPCR_ORIGIN_DEADLINE, true),
+      0));
+  grpcr_breaker_snapshot s = Snap(b.get(), 0);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, s.state);
+  EXPECT_EQ(1u, s.calls_in_window);
+  EXPECT_EQ(0u, s.slow_calls_in_window);
+  EXPECT_EQ(0u, s.slow_calls_total);
+  EXPECT_EQ(1u, s.no_verdict_total);
+}
+
+TEST(BreakerTest, SlowProbeIsAFailedProbe) {
+  BreakerPtr b = Make(SlowConfig(0.5, 0.5, 2));
+  Trip(b.get(), 2, 0);
+  const int64_t half = 30 * kSec;
+  grpcr_breaker_transition tr;
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 150 * kMs), half, &tr));
+  EXPECT_TRUE(tr.happened);
+  EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, tr.from);
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, tr.to);
+  // A fast one after the next open period closes it.
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 1 * kMs), 2 * half, &tr));
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, tr.to);
+}
+
+TEST(BreakerTest, SlowCallConfigValidity) {
+  grpcr_breaker_config c = SlowConfig(0.5, 0.5, 2);
+  EXPECT_TRUE(grpcr_breaker_config_valid(&c));
+  c.slow_call_rate_threshold = 0;
+  EXPECT_FALSE(grpcr_breaker_config_valid(&c));
+  c.slow_call_rate_threshold = 1.01;
+  EXPECT_FALSE(grpcr_breaker_config_valid(&c));
+  c.slow_call_rate_threshold = 1;
+  c.slow_call_duration_ns = -1;
+  EXPECT_FALSE(grpcr_breaker_config_valid(&c));
+  grpcr_breaker_config d = grpcr_breaker_config_default();
+  EXPECT_EQ(0, d.slow_call_duration_ns);
+  EXPECT_EQ(1.0, d.slow_call_rate_threshold);
+  grpcr_breaker_config e = d;
+  e.slow_call_duration_ns = 1;
+  EXPECT_FALSE(grpcr_breaker_config_equal(&d, &e));
+}
+
 TEST(BreakerTest, AdmitsRetryWhileClosedWhateverTheGeneration) {
   BreakerPtr b = Make(Config(0.5, 2));
   grpcr_breaker_ticket t;

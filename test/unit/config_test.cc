@@ -275,6 +275,34 @@ TEST(ConfigTest, BreakerFailureRateThresholdEdges) {
             kBreaker + "failureRateThreshold error:must be greater than 0 and at most 1");
 }
 
+TEST(ConfigTest, BreakerSlowCallFields) {
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "0.001s")"), "");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "3600s")"), "");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "0.0009s")"),
+            kBreaker + "slowCallDurationThreshold error:must be between 0.001s and 3600s");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": 1)"),
+            kBreaker + "slowCallDurationThreshold error:is not a string");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "1s", "slowCallRateThreshold": 0.5)"), "");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "1s", "slowCallRateThreshold": 0)"),
+            kBreaker + "slowCallRateThreshold error:must be greater than 0 and at most 1");
+  EXPECT_EQ(BreakerField(R"("slowCallDurationThreshold": "1s", "slowCallRateThreshold": 1.5)"),
+            kBreaker + "slowCallRateThreshold error:must be greater than 0 and at most 1");
+  // A rate alone says nothing: no call would ever be slow.
+  EXPECT_EQ(BreakerField(R"("slowCallRateThreshold": 0.5)"),
+            kBreaker + "slowCallRateThreshold error:needs slowCallDurationThreshold: a call is slow only by it");
+  grpcr_breaker_config b = ParseChannel(
+      R"({"circuitBreaker": {"slowCallDurationThreshold": "0.1s", "slowCallRateThreshold": 0.25}})")
+      .cfg.breaker;
+  EXPECT_EQ(b.slow_call_duration_ns, 100 * kMs);
+  EXPECT_EQ(b.slow_call_rate_threshold, 0.25);
+  // Without the fields: no rule, rate 1.
+  b = ParseChannel(R"({"circuitBreaker": {}})").cfg.breaker;
+  EXPECT_EQ(b.slow_call_duration_ns, 0);
+  EXPECT_EQ(b.slow_call_rate_threshold, 1.0);
+  b = ParseChannel(R"({"circuitBreaker": {"slowCallDurationThreshold": "2s"}})").cfg.breaker;
+  EXPECT_EQ(b.slow_call_rate_threshold, 1.0);
+}
+
 TEST(ConfigTest, BreakerMinimumCallsEdges) {
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1)"), "");
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1000000)"), "");

@@ -74,6 +74,8 @@ void AddBreaker(grpcr_channel_snapshot* s) {
   b.time_in_state_ns = 4 * kSec;
   b.calls_in_window = 2;
   b.failures_in_window = 1;
+  b.slow_calls_in_window = 2;
+  b.slow_calls_total = 5;
   b.rejected_total = 3;
   b.transitions_total = 1;
   b.opened_total = 1;
@@ -246,6 +248,18 @@ grpcr_circuit_breaker_window_calls{channel="a",target="t"} 2
 # HELP grpcr_circuit_breaker_window_failures Failed calls in the circuit breaker's current window.
 # TYPE grpcr_circuit_breaker_window_failures gauge
 grpcr_circuit_breaker_window_failures{channel="a",target="t"} 1
+# HELP grpcr_circuit_breaker_window_slow_calls Slow calls (slowCallDurationThreshold) in the circuit breaker's current window.
+# TYPE grpcr_circuit_breaker_window_slow_calls gauge
+grpcr_circuit_breaker_window_slow_calls{channel="a",target="t"} 2
+# HELP grpcr_circuit_breaker_failure_rate Failures over calls in the circuit breaker's current window (0..1; 0 without calls): it opens at failureRateThreshold.
+# TYPE grpcr_circuit_breaker_failure_rate gauge
+grpcr_circuit_breaker_failure_rate{channel="a",target="t"} 0.5
+# HELP grpcr_circuit_breaker_slow_call_rate Slow calls over calls in the circuit breaker's current window (0..1; 0 without calls): it opens at slowCallRateThreshold.
+# TYPE grpcr_circuit_breaker_slow_call_rate gauge
+grpcr_circuit_breaker_slow_call_rate{channel="a",target="t"} 1
+# HELP grpcr_circuit_breaker_slow_calls_total Slow calls over the circuit breaker's life.
+# TYPE grpcr_circuit_breaker_slow_calls_total counter
+grpcr_circuit_breaker_slow_calls_total{channel="a",target="t"} 5
 # HELP grpcr_circuit_breaker_no_verdict_total Admitted calls that gave the circuit breaker no verdict (cancelled, out of time on the client, dropped before their status).
 # TYPE grpcr_circuit_breaker_no_verdict_total counter
 grpcr_circuit_breaker_no_verdict_total{channel="a",target="t"} 1
@@ -450,7 +464,7 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(34u, n);
+  ASSERT_EQ(38u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
   EXPECT_STREQ("grpc_client_call_retry_delay_seconds",

@@ -857,7 +857,9 @@ bool WaitForReady(grpc_channel* ch, int timeout_ms) {
 
 PendingCall::PendingCall(
     grpc_channel* ch, const std::string& method, const std::string& payload,
-    int timeout_ms, std::vector<std::pair<std::string, std::string>> metadata) {
+    int timeout_ms, std::vector<std::pair<std::string, std::string>> metadata,
+    bool wait_for_ready)
+    : wait_for_ready_(wait_for_ready) {
   EnsureGrpcInitialized();
   cq_ = grpc_completion_queue_create_for_next(nullptr);
   grpc_metadata_array_init(&initial_md_);
@@ -918,6 +920,7 @@ int PendingCall::StartBatch(unsigned ops) {
   if (ops & kSendInitialMetadata) {
     grpc_op& op = arr[n++];
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (wait_for_ready_) op.flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
     op.data.send_initial_metadata.count = send_md_.size();
     op.data.send_initial_metadata.metadata =
         send_md_.empty() ? nullptr : send_md_.data();

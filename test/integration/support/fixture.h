@@ -269,9 +269,12 @@ class PendingCall {
   };
 
   // Creates the call (deadline now + timeout_ms) but starts nothing.
+  // wait_for_ready: the call waits for a connection instead of failing
+  // while the channel has none (GRPC_INITIAL_METADATA_WAIT_FOR_READY).
   PendingCall(grpc_channel* ch, const std::string& method,
               const std::string& payload, int timeout_ms,
-              std::vector<std::pair<std::string, std::string>> metadata = {});
+              std::vector<std::pair<std::string, std::string>> metadata = {},
+              bool wait_for_ready = false);
   // Cancels the call if it has not finished, unrefs it, waits for every
   // started batch and destroys the completion queue.
   ~PendingCall();
@@ -309,6 +312,7 @@ class PendingCall {
   int64_t start_ns_ = 0;
   unsigned started_ops_ = 0;
   std::vector<grpc_metadata> send_md_;
+  bool wait_for_ready_ = false;
   grpc_byte_buffer* send_msg_ = nullptr;
   grpc_metadata_array initial_md_;
   grpc_metadata_array trailing_md_;
