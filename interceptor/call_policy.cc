@@ -51,7 +51,7 @@ grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
                 "%s: %s has failed too often; calls fail fast for another "
                 "%" PRId64 " ms",
                 kBreakerOpenPrefix, chand->name,
-                (snap.open_duration_ns - snap.time_in_state_ns) / 1000000)
+                (snap.open_period_ns - snap.time_in_state_ns) / 1000000)
           : absl::StrFormat(
                 "%s (half-open): %s is being probed; calls fail fast until "
                 "the probes succeed",

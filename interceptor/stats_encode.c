@@ -162,6 +162,7 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
     m->breaker.slow_calls_total = b->slow_calls_total;
     m->breaker.slow_call_duration_seconds = ns_to_s(b->slow_call_duration_ns);
     m->breaker.slow_call_rate_threshold = b->slow_call_rate_threshold;
+    m->breaker.open_period_seconds = ns_to_s(b->open_period_ns);
     m->ch.breaker = &m->breaker;
   }
   if (s->has_budget) {

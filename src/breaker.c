@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpcr/backoff.h"
 #include "grpcr/common.h"
 #include "window.h"
 
@@ -55,6 +56,12 @@ struct grpcr_breaker {
   uint64_t reconfigured_total;
   uint64_t slow_calls_total;
   int64_t open_ns_closed_periods; /* OPEN time of periods already ended */
+
+  /* The open period: the nominal one (open_duration, grown by reopenings)
+   * and the jittered one in force. */
+  int64_t open_nominal_ns;
+  int64_t open_period_ns;
+  grpcr_rng rng;
 };
 
 const char *grpcr_breaker_state_name(grpcr_breaker_state s) {
@@ -82,6 +89,9 @@ grpcr_breaker_config grpcr_breaker_config_default(void) {
   c.probe_timeout_ns = 10LL * 1000000000LL;
   c.slow_call_duration_ns = 0;
   c.slow_call_rate_threshold = 1.0;
+  c.open_duration_multiplier = 2.0;
+  c.max_open_duration_ns = 300LL * 1000000000LL;
+  c.open_duration_jitter = 0.2;
   return c;
 }
 
@@ -94,7 +104,10 @@ bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
          a->trip_codes == b->trip_codes &&
          a->probe_timeout_ns == b->probe_timeout_ns &&
          a->slow_call_duration_ns == b->slow_call_duration_ns &&
-         a->slow_call_rate_threshold == b->slow_call_rate_threshold;
+         a->slow_call_rate_threshold == b->slow_call_rate_threshold &&
+         a->open_duration_multiplier == b->open_duration_multiplier &&
+         a->max_open_duration_ns == b->max_open_duration_ns &&
+         a->open_duration_jitter == b->open_duration_jitter;
 }
 
 /* Time spans inside the breaker: `later` is never before `earlier` (its
@@ -125,6 +138,12 @@ bool grpcr_breaker_config_valid(const grpcr_breaker_config *c) {
   if (c->slow_call_duration_ns < 0) return false;
   if (!(c->slow_call_rate_threshold > 0.0 &&
         c->slow_call_rate_threshold <= 1.0))
+    return false;
+  if (!(c->open_duration_multiplier >= 1.0 &&
+        c->open_duration_multiplier <= 10.0))
+    return false;
+  if (c->max_open_duration_ns < c->open_duration_ns) return false;
+  if (!(c->open_duration_jitter >= 0.0 && c->open_duration_jitter <= 0.5))
     return false;
   if (c->trip_codes == 0 ||
       (c->trip_codes & GRPCR_CODE_BIT(GRPCR_STATUS_OK)) != 0)
@@ -176,6 +195,23 @@ static void free_all_probes(grpcr_breaker *b) {
   b->next_expiry_ns = INT64_MAX;
 }
 
+/* The next open period: open_duration from CLOSED; the last nominal one
+ * times the multiplier (capped) from HALF_OPEN; shortened by the jitter. */
+static void next_open_period(grpcr_breaker *b, grpcr_breaker_state from) {
+  if (from == GRPCR_BREAKER_HALF_OPEN && b->open_nominal_ns > 0) {
+    const double grown =
+        (double)b->open_nominal_ns * b->cfg.open_duration_multiplier;
+    b->open_nominal_ns = grown >= (double)b->cfg.max_open_duration_ns
+                             ? b->cfg.max_open_duration_ns
+                             : (int64_t)grown;
+  } else {
+    b->open_nominal_ns = b->cfg.open_duration_ns;
+  }
+  const double cut = b->cfg.open_duration_jitter * grpcr_rng_uniform(&b->rng);
+  int64_t period = (int64_t)((double)b->open_nominal_ns * (1.0 - cut));
+  b->open_period_ns = period > 0 ? period : 1;
+}
+
 static void transition(grpcr_breaker *b, grpcr_breaker_state to,
                        int64_t now_ns, grpcr_breaker_transition *tr) {
   grpcr_breaker_state from = b->state;
@@ -190,8 +226,14 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
    * are free. */
   free_all_probes(b);
   b->half_open_succeeded = 0;
-  if (to == GRPCR_BREAKER_OPEN) b->opened_total++;
-  if (to == GRPCR_BREAKER_CLOSED) grpcr_window_clear(&b->window);
+  if (to == GRPCR_BREAKER_OPEN) {
+    b->opened_total++;
+    next_open_period(b, from);
+  }
+  if (to == GRPCR_BREAKER_CLOSED) {
+    grpcr_window_clear(&b->window);
+    b->open_nominal_ns = 0; /* the sequence starts again */
+  }
   if (tr != NULL) {
     tr->happened = true;
     tr->from = from;
@@ -222,17 +264,16 @@ static bool is_slow(const grpcr_breaker_config *cfg,
   return r->origin == GRPCR_ORIGIN_DEADLINE && r->deadline_in_flight;
 }
 
-/* OPEN lasts exactly open_duration: once it has passed, the breaker is
+/* OPEN lasts exactly its open period: once it has passed, the breaker is
  * HALF_OPEN from that moment, whoever notices first (a call or a snapshot).
  * Placing the transition at its due time, not at the noticing, keeps the
  * state, time in state and time spent open the same either way. */
 static void maybe_half_open(grpcr_breaker *b, int64_t now_ns,
                             grpcr_breaker_transition *tr) {
   if (b->state != GRPCR_BREAKER_OPEN) return;
-  if (span(now_ns, b->state_since_ns) < (uint64_t)b->cfg.open_duration_ns)
-    return;
+  if (span(now_ns, b->state_since_ns) < (uint64_t)b->open_period_ns) return;
   transition(b, GRPCR_BREAKER_HALF_OPEN,
-             add_sat(b->state_since_ns, b->cfg.open_duration_ns), tr);
+             add_sat(b->state_since_ns, b->open_period_ns), tr);
 }
 
 /* Frees the probe slots held for probe_timeout or longer. */
@@ -282,6 +323,11 @@ static probe_slot *held_slot(grpcr_breaker *b,
 
 grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
                                     int64_t now_ns) {
+  return grpcr_breaker_create_seeded(cfg, now_ns, grpcr_rng_os_seed());
+}
+
+grpcr_breaker *grpcr_breaker_create_seeded(const grpcr_breaker_config *cfg,
+                                           int64_t now_ns, uint64_t seed) {
   if (!grpcr_breaker_config_valid(cfg)) return NULL;
   grpcr_breaker *b = calloc(1, sizeof(*b));
   if (b == NULL) return NULL;
@@ -298,6 +344,8 @@ grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
   b->state = GRPCR_BREAKER_CLOSED;
   b->state_since_ns = now_ns;
   b->latest_ns = now_ns;
+  b->open_period_ns = cfg->open_duration_ns;
+  grpcr_rng_seed(&b->rng, seed);
   grpcr_window_init(&b->window, cfg->window_ns, now_ns);
   return b;
 }
@@ -352,6 +400,12 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
       /* Leases keep their start; a shorter timeout applies to them now. */
       b->next_expiry_ns = INT64_MIN;
       b->reconfigured_total++;
+      /* New settings start the open-period sequence again: an OPEN breaker
+       * is open for the new open_duration from when it opened. */
+      b->open_nominal_ns = b->state == GRPCR_BREAKER_CLOSED
+                               ? 0
+                               : cfg->open_duration_ns;
+      b->open_period_ns = cfg->open_duration_ns;
       if (b->state == GRPCR_BREAKER_OPEN &&
           span(now_ns, b->state_since_ns) >= (uint64_t)cfg->open_duration_ns) {
         /* Never placed before now: until this moment it was rejecting. */
@@ -536,6 +590,7 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   if (b->state == GRPCR_BREAKER_OPEN)
     out->open_ns_total = add_sat(out->open_ns_total, out->time_in_state_ns);
   out->open_duration_ns = b->cfg.open_duration_ns;
+  out->open_period_ns = b->open_period_ns;
   out->no_verdict_total = b->no_verdict_total;
   out->probes_freed_total = b->probes_freed_total;
   out->probes_expired_total = b->probes_expired_total;

@@ -195,12 +195,14 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
   if (!is_object(c, path, v)) return;
   grpcr_breaker_config *b = &out->breaker;
   char *rate_field = NULL; /* slowCallRateThreshold, if given */
+  char *max_field = NULL;  /* maxOpenDuration, if given */
   bool slow_given = false;
   for (size_t i = 0; i < v->u.object.count; i++) {
     const grpcr_json_member *m = &v->u.object.members[i];
     char *f = path_key(c, path, m->key, m->key_len);
     if (!f) {
       free(rate_field);
+      free(max_field);
       return;
     }
     if (key_is(m, "slowCallDurationThreshold")) {
@@ -211,6 +213,15 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
       read_number(c, f, m->value, 0, true, 1, &b->slow_call_rate_threshold);
       free(rate_field);
       rate_field = strdup(f);
+    } else if (key_is(m, "openDurationMultiplier")) {
+      read_number(c, f, m->value, 1, false, 10, &b->open_duration_multiplier);
+    } else if (key_is(m, "maxOpenDuration")) {
+      read_duration(c, f, m->value, GRPCR_OPEN_DURATION_NS_MIN, false,
+                    GRPCR_OPEN_DURATION_NS_MAX, &b->max_open_duration_ns);
+      free(max_field);
+      max_field = strdup(f);
+    } else if (key_is(m, "openDurationJitter")) {
+      read_number(c, f, m->value, 0, false, 0.5, &b->open_duration_jitter);
     } else if (key_is(m, "failureRateThreshold")) {
       read_number(c, f, m->value, 0, true, 1, &b->failure_rate_threshold);
     } else if (key_is(m, "minimumCalls")) {
@@ -241,7 +252,15 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
     add_error(c, rate_field,
               "needs slowCallDurationThreshold: a call is slow only by it");
   }
+  if (max_field == NULL) {
+    /* The default cap, or openDuration if that is longer. */
+    if (b->max_open_duration_ns < b->open_duration_ns)
+      b->max_open_duration_ns = b->open_duration_ns;
+  } else if (b->max_open_duration_ns < b->open_duration_ns) {
+    add_error(c, max_field, "must be at least openDuration");
+  }
   free(rate_field);
+  free(max_field);
 }
 
 static void check_channel(checker *c, const grpcr_json *v, const char *path,

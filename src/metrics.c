@@ -97,6 +97,7 @@ EMIT_U64(emit_breaker_slow_total, s->breaker.slow_calls_total)
 static double rate_of(uint64_t part, uint64_t calls) {
   return calls == 0 ? 0.0 : (double)part / (double)calls;
 }
+EMIT_DBL(emit_breaker_open_period, ns_to_s(s->breaker.open_period_ns))
 EMIT_DBL(emit_breaker_failure_rate, rate_of(s->breaker.failures_in_window,
                                             s->breaker.calls_in_window))
 EMIT_DBL(emit_breaker_slow_rate, rate_of(s->breaker.slow_calls_in_window,
@@ -374,6 +375,10 @@ static const family kFamilies[] = {
     {{"grpcr_circuit_breaker_open_duration_seconds", GRPCR_METRIC_GAUGE,
       "The configured time the circuit breaker stays open."},
      has_breaker, emit_breaker_open_duration, NULL},
+    {{"grpcr_circuit_breaker_open_period_seconds", GRPCR_METRIC_GAUGE,
+      "The open period in force (or the last one): openDuration grown by "
+      "each reopening, shortened by the jitter."},
+     has_breaker, emit_breaker_open_period, NULL},
     {{"grpcr_circuit_breaker_open_seconds_total", GRPCR_METRIC_COUNTER,
       "Seconds the circuit breaker has spent open, including now."},
      has_breaker, emit_breaker_open_seconds, NULL},

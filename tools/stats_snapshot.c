@@ -100,6 +100,7 @@ static void breaker_from(grpcr_breaker_snapshot *o,
   o->open_duration_ns = seconds_to_ns(from->open_duration_seconds);
   o->probe_timeout_ns = seconds_to_ns(from->probe_timeout_seconds);
   o->slow_call_duration_ns = seconds_to_ns(from->slow_call_duration_seconds);
+  o->open_period_ns = seconds_to_ns(from->open_period_seconds);
 }
 
 static void budget_from(grpcr_budget_snapshot *o,

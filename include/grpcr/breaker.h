@@ -14,8 +14,14 @@
  * at the server (sent, not answered), whatever the deadline; a slow call
  * counts as a call even when its status gives no verdict, and a slow
  * failure is both slow and a failure (the two rates are separate).
- * OPEN rejects every call for exactly open_duration, then is HALF_OPEN from
- * that moment (applied by the next acquire or snapshot, whichever is first).
+ * OPEN rejects every call for one open period, then is HALF_OPEN from that
+ * moment (applied by the next acquire or snapshot, whichever is first). The
+ * nominal period is open_duration when it opens from CLOSED; each reopening
+ * from HALF_OPEN multiplies it by open_duration_multiplier, up to
+ * max_open_duration; closing starts the sequence again. Each period is the
+ * nominal one shortened by a uniform random fraction of up to
+ * open_duration_jitter (never lengthened), from the breaker's own seedable
+ * generator, so that a fleet of clients does not probe in lockstep.
  * HALF_OPEN has half_open_max_calls probe slots; a slow probe is a failed
  * one. A call is admitted while
  * probes in flight + probes succeeded < half_open_max_calls, and holds a
@@ -63,10 +69,14 @@ typedef struct {
   int64_t probe_timeout_ns;      /* > 0: the longest a probe holds a slot */
   int64_t slow_call_duration_ns; /* 0: no slow-call rule; else > 0 */
   double slow_call_rate_threshold; /* (0, 1], used with the rule */
+  double open_duration_multiplier; /* [1, 10] */
+  int64_t max_open_duration_ns;    /* >= open_duration_ns */
+  double open_duration_jitter;     /* [0, 0.5] */
 } grpcr_breaker_config;
 
 /* 0.5, 20 calls, 10 s window, 30 s open, 1 probe, UNAVAILABLE and
- * RESOURCE_EXHAUSTED, 10 s probe timeout, no slow-call rule (rate 1). */
+ * RESOURCE_EXHAUSTED, 10 s probe timeout, no slow-call rule (rate 1), open
+ * period x2 per reopening up to 300 s, jitter 0.2. */
 GRPCR_API grpcr_breaker_config grpcr_breaker_config_default(void);
 /* true if cfg is within the ranges above (and not NULL). */
 GRPCR_API bool grpcr_breaker_config_valid(const grpcr_breaker_config *cfg);
@@ -108,10 +118,13 @@ typedef struct {
 
 typedef struct grpcr_breaker grpcr_breaker;
 
-/* A breaker with one reference, the caller's. NULL if cfg is invalid or
- * memory runs out. */
+/* A breaker with one reference, the caller's; its jitter seeded from the
+ * OS. NULL if cfg is invalid or memory runs out. */
 GRPCR_API grpcr_breaker *grpcr_breaker_create(const grpcr_breaker_config *cfg,
                                               int64_t now_ns);
+/* The same with the jitter's generator seeded with seed (tests). */
+GRPCR_API grpcr_breaker *grpcr_breaker_create_seeded(
+    const grpcr_breaker_config *cfg, int64_t now_ns, uint64_t seed);
 /* Shared ownership: ref adds a reference, destroy drops one; the last drop
  * frees the breaker. Thread-safe; destroy(NULL) is a no-op. */
 GRPCR_API void grpcr_breaker_ref(grpcr_breaker *b);
@@ -206,6 +219,9 @@ typedef struct {
   uint64_t stale_results_total; /* results ignored: older generation */
   int64_t open_ns_total;      /* time spent OPEN, including the current */
   int64_t open_duration_ns;   /* configured */
+  /* The open period in force (OPEN), or the last one: jittered, grown by
+   * reopenings. */
+  int64_t open_period_ns;
   uint64_t no_verdict_total;  /* admitted calls that gave no verdict */
   uint64_t probes_freed_total;   /* of those, HALF_OPEN probes */
   uint64_t probes_expired_total; /* probes freed by probe_timeout */

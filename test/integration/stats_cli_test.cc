@@ -69,6 +69,7 @@ class StatsCliTest : public ::testing::Test {
 
     const int64_t t0 = grpcr_internal_now_ns() + 3600 * kSec;
     grpcr_breaker_config bc = grpcr_breaker_config_default();
+    bc.open_duration_jitter = 0;  // an exact 30 s open period
     bc.minimum_calls = 1;
     bc.open_duration_ns = 30 * kSec;
     grpcr_breaker* b = grpcr_breaker_create(&bc, t0);

@@ -131,6 +131,7 @@ TEST(StatsServiceTest, ReportsAnOpenBreakerAndItsBudgetExactlyAndStillAnswers) {
   // so every duration is exact.
   const int64_t t0 = grpcr_internal_now_ns() + 3600 * kSec;
   grpcr_breaker_config bc = grpcr_breaker_config_default();
+  bc.open_duration_jitter = 0;  // an exact 30 s open period
   bc.minimum_calls = 2;
   bc.failure_rate_threshold = 0.5;
   bc.window_ns = 10 * kSec;

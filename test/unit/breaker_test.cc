@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,8 @@ grpcr_breaker_config Config(double threshold, uint32_t minimum_calls,
   c.window_ns = 10 * kSec;
   c.open_duration_ns = 30 * kSec;
   c.half_open_max_calls = half_open_max_calls;
+  // Exact open periods: the jitter has tests of its own.
+  c.open_duration_jitter = 0;
   return c;
 }
 
@@ -276,7 +279,9 @@ TEST(BreakerTest, AllProbesSucceedClosesWithCountsReset) {
   EXPECT_EQ(State(b.get(), now + 3), GRPCR_BREAKER_CLOSED);
 }
 
-TEST(BreakerTest, OneProbeFailsReopensForFreshOpenDurationFromTheFailure) {
+// A reopening from HALF_OPEN lasts the last open period times the
+// multiplier (2 by default), from the failure.
+TEST(BreakerTest, OneProbeFailsReopensForTheGrownOpenPeriodFromTheFailure) {
   BreakerPtr b = Make(Config(0.5, 2, /*half_open_max_calls=*/2));
   Trip(b.get(), 2, 0);
   const int64_t half = 30 * kSec;
@@ -293,11 +298,12 @@ TEST(BreakerTest, OneProbeFailsReopensForFreshOpenDurationFromTheFailure) {
   EXPECT_EQ(tr.to, GRPCR_BREAKER_OPEN);
   EXPECT_EQ(State(b.get(), failed), GRPCR_BREAKER_OPEN);
 
+  EXPECT_EQ(60 * kSec, Snap(b.get(), failed).open_period_ns);
   grpcr_breaker_ticket t;
   EXPECT_FALSE(
-      grpcr_breaker_try_acquire(b.get(), failed + 30 * kSec - 1, &t, nullptr));
+      grpcr_breaker_try_acquire(b.get(), failed + 60 * kSec - 1, &t, nullptr));
   EXPECT_TRUE(
-      grpcr_breaker_try_acquire(b.get(), failed + 30 * kSec, &t, nullptr));
+      grpcr_breaker_try_acquire(b.get(), failed + 60 * kSec, &t, nullptr));
   EXPECT_EQ(t.admitted_in, GRPCR_BREAKER_HALF_OPEN);
   grpcr_breaker_record(b.get(), &t, kOk, failed + 30 * kSec, nullptr);
 }
@@ -479,7 +485,8 @@ TEST(BreakerTest, TimeInStateAndTransitionCountersAreExact) {
 
   const int64_t open2 = half1 + 1 * kSec;
   grpcr_breaker_record(b.get(), &t, kUnavailable, open2, nullptr);
-  const int64_t half2 = open2 + 30 * kSec;
+  // Reopened from HALF_OPEN: twice the period.
+  const int64_t half2 = open2 + 60 * kSec;
   ASSERT_TRUE(grpcr_breaker_try_acquire(b.get(), half2, &t, nullptr));
   const int64_t closed = half2 + 2 * kSec;
   grpcr_breaker_record(b.get(), &t, kOk, closed, nullptr);
@@ -487,7 +494,7 @@ TEST(BreakerTest, TimeInStateAndTransitionCountersAreExact) {
   s = Snap(b.get(), closed + 5 * kSec);
   EXPECT_EQ(s.state, GRPCR_BREAKER_CLOSED);
   EXPECT_EQ(s.time_in_state_ns, 5 * kSec);
-  EXPECT_EQ(s.open_ns_total, 60 * kSec);
+  EXPECT_EQ(s.open_ns_total, 90 * kSec);
   EXPECT_EQ(s.transitions_total, 5u);
   EXPECT_EQ(s.opened_total, 2u);
   EXPECT_EQ(s.rejected_total, 0u);
@@ -854,8 +861,8 @@ TEST(BreakerTest, SlowProbeIsAFailedProbe) {
   EXPECT_TRUE(tr.happened);
   EXPECT_EQ(GRPCR_BREAKER_HALF_OPEN, tr.from);
   EXPECT_EQ(GRPCR_BREAKER_OPEN, tr.to);
-  // A fast one after the next open period closes it.
-  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 1 * kMs), 2 * half, &tr));
+  // A fast one after the next (doubled) open period closes it.
+  ASSERT_TRUE(CallWith(b.get(), Took(kOk, 1 * kMs), 3 * half, &tr));
   EXPECT_EQ(GRPCR_BREAKER_CLOSED, tr.to);
 }
 
@@ -875,6 +882,103 @@ TEST(BreakerTest, SlowCallConfigValidity) {
   grpcr_breaker_config e = d;
   e.slow_call_duration_ns = 1;
   EXPECT_FALSE(grpcr_breaker_config_equal(&d, &e));
+}
+
+// ---- the open period ----------------------------------------------------
+
+// Fails the one probe of a HALF_OPEN breaker at now; returns the new open
+// period.
+int64_t FailProbe(grpcr_breaker* b, int64_t now) {
+  grpcr_breaker_ticket t;
+  EXPECT_TRUE(grpcr_breaker_try_acquire(b, now, &t, nullptr));
+  grpcr_breaker_record(b, &t, kUnavailable, now, nullptr);
+  grpcr_breaker_snapshot s = Snap(b, now);
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, s.state);
+  return s.open_period_ns;
+}
+
+TEST(BreakerTest, OpenPeriodGrowsByTheMultiplierUpToTheCapAndResetsOnClose) {
+  grpcr_breaker_config c = Config(0.5, 2);
+  c.open_duration_ns = 10 * kSec;
+  c.open_duration_multiplier = 3;
+  c.max_open_duration_ns = 100 * kSec;
+  BreakerPtr b = Make(c);
+  Trip(b.get(), 2, 0);
+  EXPECT_EQ(10 * kSec, Snap(b.get(), 0).open_period_ns);
+  int64_t now = 0;
+  std::vector<int64_t> periods;
+  int64_t period = 10 * kSec;
+  for (int i = 0; i < 4; i++) {
+    now += period;
+    period = FailProbe(b.get(), now);
+    periods.push_back(period);
+  }
+  EXPECT_EQ((std::vector<int64_t>{30 * kSec, 90 * kSec, 100 * kSec,
+                                  100 * kSec}),
+            periods);
+  // A probe that succeeds closes it; the next opening starts again at 10 s.
+  now += period;
+  ASSERT_TRUE(Call(b.get(), kOk, now));
+  ASSERT_EQ(GRPCR_BREAKER_CLOSED, State(b.get(), now));
+  Trip(b.get(), 2, now);
+  EXPECT_EQ(10 * kSec, Snap(b.get(), now).open_period_ns);
+}
+
+TEST(BreakerTest, MultiplierOneKeepsTheOpenPeriod) {
+  grpcr_breaker_config c = Config(0.5, 2);
+  c.open_duration_multiplier = 1;
+  BreakerPtr b = Make(c);
+  Trip(b.get(), 2, 0);
+  EXPECT_EQ(30 * kSec, FailProbe(b.get(), 30 * kSec));
+  EXPECT_EQ(30 * kSec, FailProbe(b.get(), 60 * kSec));
+}
+
+// Each period is the nominal one shortened by up to the jitter (never
+// lengthened), from the breaker's own seeded generator: the same seed gives
+// the same periods, and over many breakers they spread over the range.
+TEST(BreakerTest, OpenPeriodJitterStaysInItsBoundsAndSpreads) {
+  grpcr_breaker_config c = Config(0.5, 1);
+  c.open_duration_jitter = 0.2;
+  double lo = 1, hi = 0;
+  std::set<int64_t> distinct;
+  for (uint64_t seed = 1; seed <= 200; seed++) {
+    BreakerPtr b(grpcr_breaker_create_seeded(&c, 0, seed));
+    ASSERT_TRUE(Call(b.get(), kUnavailable, 0));
+    const int64_t p = Snap(b.get(), 0).open_period_ns;
+    const double f = static_cast<double>(p) / (30 * kSec);
+    EXPECT_GE(f, 0.8) << seed;
+    EXPECT_LE(f, 1.0) << seed;
+    lo = std::min(lo, f);
+    hi = std::max(hi, f);
+    distinct.insert(p);
+    BreakerPtr again(grpcr_breaker_create_seeded(&c, 0, seed));
+    ASSERT_TRUE(Call(again.get(), kUnavailable, 0));
+    EXPECT_EQ(p, Snap(again.get(), 0).open_period_ns) << seed;
+  }
+  // 200 uniform draws: both ends of the range are within 0.05 of a draw
+  // (each misses with probability 0.75^200).
+  EXPECT_LT(lo, 0.85);
+  EXPECT_GT(hi, 0.95);
+  EXPECT_GT(distinct.size(), 190u);
+}
+
+TEST(BreakerTest, OpenPeriodConfigValidity) {
+  grpcr_breaker_config c = grpcr_breaker_config_default();
+  EXPECT_EQ(2.0, c.open_duration_multiplier);
+  EXPECT_EQ(300 * kSec, c.max_open_duration_ns);
+  EXPECT_EQ(0.2, c.open_duration_jitter);
+  EXPECT_TRUE(grpcr_breaker_config_valid(&c));
+  for (double m : {0.99, 10.01}) {
+    grpcr_breaker_config d = c;
+    d.open_duration_multiplier = m;
+    EXPECT_FALSE(grpcr_breaker_config_valid(&d)) << m;
+  }
+  grpcr_breaker_config d = c;
+  d.max_open_duration_ns = c.open_duration_ns - 1;
+  EXPECT_FALSE(grpcr_breaker_config_valid(&d));
+  d = c;
+  d.open_duration_jitter = 0.51;
+  EXPECT_FALSE(grpcr_breaker_config_valid(&d));
 }
 
 TEST(BreakerTest, AdmitsRetryWhileClosedWhateverTheGeneration) {

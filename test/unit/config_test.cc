@@ -303,6 +303,35 @@ TEST(ConfigTest, BreakerSlowCallFields) {
   EXPECT_EQ(b.slow_call_rate_threshold, 1.0);
 }
 
+TEST(ConfigTest, BreakerOpenPeriodFields) {
+  EXPECT_EQ(BreakerField(R"("openDurationMultiplier": 1)"), "");
+  EXPECT_EQ(BreakerField(R"("openDurationMultiplier": 10)"), "");
+  EXPECT_EQ(BreakerField(R"("openDurationMultiplier": 0.5)"),
+            kBreaker + "openDurationMultiplier error:must be between 1 and 10");
+  EXPECT_EQ(BreakerField(R"("openDurationMultiplier": 11)"),
+            kBreaker + "openDurationMultiplier error:must be between 1 and 10");
+  EXPECT_EQ(BreakerField(R"("openDurationJitter": 0)"), "");
+  EXPECT_EQ(BreakerField(R"("openDurationJitter": 0.5)"), "");
+  EXPECT_EQ(BreakerField(R"("openDurationJitter": 0.6)"),
+            kBreaker + "openDurationJitter error:must be between 0 and 0.5");
+  EXPECT_EQ(BreakerField(R"("maxOpenDuration": "30s")"), "");
+  EXPECT_EQ(BreakerField(R"("openDuration": "60s", "maxOpenDuration": "30s")"),
+            kBreaker + "maxOpenDuration error:must be at least openDuration");
+  grpcr_breaker_config b = ParseChannel(
+      R"({"circuitBreaker": {"openDurationMultiplier": 3, "maxOpenDuration": "120s", "openDurationJitter": 0.1}})")
+      .cfg.breaker;
+  EXPECT_EQ(b.open_duration_multiplier, 3.0);
+  EXPECT_EQ(b.max_open_duration_ns, 120 * kSec);
+  EXPECT_EQ(b.open_duration_jitter, 0.1);
+  // Defaults: x2, up to 300 s, or openDuration when that is longer.
+  b = ParseChannel(R"({"circuitBreaker": {}})").cfg.breaker;
+  EXPECT_EQ(b.open_duration_multiplier, 2.0);
+  EXPECT_EQ(b.max_open_duration_ns, 300 * kSec);
+  EXPECT_EQ(b.open_duration_jitter, 0.2);
+  b = ParseChannel(R"({"circuitBreaker": {"openDuration": "600s"}})").cfg.breaker;
+  EXPECT_EQ(b.max_open_duration_ns, 600 * kSec);
+}
+
 TEST(ConfigTest, BreakerMinimumCallsEdges) {
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1)"), "");
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1000000)"), "");

@@ -81,6 +81,7 @@ void AddBreaker(grpcr_channel_snapshot* s) {
   b.opened_total = 1;
   b.open_ns_total = 4 * kSec;
   b.open_duration_ns = 30 * kSec;
+  b.open_period_ns = 25 * kSec;
   b.no_verdict_total = 1;
   b.probes_freed_total = 2;
   b.probes_expired_total = 3;
@@ -230,6 +231,9 @@ grpcr_circuit_breaker_time_in_state_seconds{channel="a",target="t"} 4
 # HELP grpcr_circuit_breaker_open_duration_seconds The configured time the circuit breaker stays open.
 # TYPE grpcr_circuit_breaker_open_duration_seconds gauge
 grpcr_circuit_breaker_open_duration_seconds{channel="a",target="t"} 30
+# HELP grpcr_circuit_breaker_open_period_seconds The open period in force (or the last one): openDuration grown by each reopening, shortened by the jitter.
+# TYPE grpcr_circuit_breaker_open_period_seconds gauge
+grpcr_circuit_breaker_open_period_seconds{channel="a",target="t"} 25
 # HELP grpcr_circuit_breaker_open_seconds_total Seconds the circuit breaker has spent open, including now.
 # TYPE grpcr_circuit_breaker_open_seconds_total counter
 grpcr_circuit_breaker_open_seconds_total{channel="a",target="t"} 4
@@ -464,7 +468,7 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(38u, n);
+  ASSERT_EQ(39u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
   EXPECT_STREQ("grpc_client_call_retry_delay_seconds",
@@ -619,7 +623,7 @@ TEST(MetricsOpenMetricsTest, BreakerSecondsFamiliesHaveAUnitAndCountersNoTotal) 
       "# TYPE grpcr_circuit_breaker_time_in_state_seconds gauge\n"
       "# UNIT grpcr_circuit_breaker_time_in_state_seconds seconds\n";
   EXPECT_NE(std::string::npos, m.find(kTimeInState)) << m;
-  EXPECT_EQ(4u, LinesStarting(m, "# UNIT ").size());
+  EXPECT_EQ(5u, LinesStarting(m, "# UNIT ").size());
 }
 
 // Every sample line is the text format's, le values aside.

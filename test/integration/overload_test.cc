@@ -1,6 +1,7 @@
-// Slow calls (docs/semantics.md, "The breaker: slow calls"): a breaker with
-// slowCallDurationThreshold opens on a dependency that slows down or stops
-// answering, not only on one that fails; without the field nothing changes.
+// Overload (docs/semantics.md): slow calls, a breaker with
+// slowCallDurationThreshold that opens on a dependency that slows down or
+// stops answering, not only on one that fails (without the field nothing
+// changes); and an open period that grows with each failed probe.
 #include <gtest/gtest.h>
 
 #include <grpc/grpc.h>
@@ -120,6 +121,44 @@ TEST_F(SlowCallTest, ADeadlineWithNothingSentIsNotSlow) {
   EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
   EXPECT_EQ(0u, b.slow_calls_total);
   EXPECT_EQ(4u, b.no_verdict_total);
+}
+
+// A failed probe lengthens the next open period by the multiplier: the
+// breaker admits the next probe only after 3 x 0.3 s, not 0.3 s.
+TEST_F(SlowCallTest, AFailedProbeLengthensTheNextOpenPeriod) {
+  RetrySpec spec;
+  spec.top_level = Breaker(2, "0.3s",
+                           "\"openDurationMultiplier\": 3, "
+                           "\"openDurationJitter\": 0, "
+                           "\"maxOpenDuration\": \"5s\"");
+  ChannelPtr ch = Channel(spec);
+  FailCalls(ch.get(), 2);
+  ASSERT_EQ(GRPCR_BREAKER_OPEN, BreakerNow().state);
+  SleepMs(350);
+  server_.SetDefault(Fail(GRPC_STATUS_UNAVAILABLE, "still down"));
+  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE,
+            UnaryCall(ch.get(), kOtherMethod, "probe", 5000).status);
+  const int64_t reopened = NowNs();
+  grpcr_breaker_snapshot b = BreakerNow();
+  ASSERT_EQ(GRPCR_BREAKER_OPEN, b.state);
+  EXPECT_EQ(900 * 1000000LL, b.open_period_ns);
+  EXPECT_EQ(2u, b.opened_total);
+  const int before = server_.arrival_count();
+  server_.SetDefault(Reply());
+  // Past the first period's length, inside the grown one: rejected.
+  SleepMs(500);
+  CallResult early = UnaryCall(ch.get(), kOtherMethod, "early", 5000);
+  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, early.status);
+  EXPECT_TRUE(StartsWith(early.details, "circuit breaker open:"))
+      << early.details;
+  EXPECT_EQ(before, server_.arrival_count());
+  // Past the grown one: the next probe, which succeeds and closes it.
+  SleepMs(static_cast<int>(1000 - (NowNs() - reopened) / 1000000));
+  EXPECT_EQ(GRPC_STATUS_OK,
+            UnaryCall(ch.get(), kOtherMethod, "probe", 5000).status);
+  EXPECT_EQ(before + 1, server_.arrival_count());
+  b = BreakerNow();
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
 }
 
 }  // namespace
