@@ -43,7 +43,9 @@
 //          [--trigger T] [--factor F] [--warmup S] [--after S] [--workers W]
 //          [--service-ms S] [--limit-ms L] [--deadline-ms D]
 //          [--max-attempts N] [--seed N] [--timeline FILE] [--header]
-//          [--tag TEXT]
+//          [--tag TEXT] [--breaker MEMBERS]
+// --breaker: the grpcr mode's circuitBreaker members as JSON text, to
+// compare settings against the defaults (e.g. '"openDuration":"2s"').
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 #include <stdio.h>
@@ -91,6 +93,9 @@ struct Options {
   std::string timeline_path;
   bool header = false;
   std::string tag;
+  // The circuitBreaker block's members for mode grpcr ("" : the defaults),
+  // to compare settings (e.g. "\"openDuration\":\"2s\"").
+  std::string breaker;
 };
 
 // ---- the timeline ----------------------------------------------------------
@@ -342,7 +347,8 @@ std::string ServiceConfig(const Options& o) {
       "\"methodConfig\":[{" + name + ",\"resilience\":{\"maxAttempts\":" + n +
       ",\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]";
   if (o.mode == "grpcr") {
-    return "{\"resilience\":{\"circuitBreaker\":{}}," + method + "}";
+    return "{\"resilience\":{\"circuitBreaker\":{" + o.breaker + "}}," +
+           method + "}";
   }
   if (o.mode == "budget") return "{" + method + "}";
   return "{}";  // none
@@ -480,6 +486,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         else if (a == "--seed") o->seed = strtoull(v, nullptr, 10);
         else if (a == "--timeline") o->timeline_path = v;
         else if (a == "--tag") o->tag = v;
+        else if (a == "--breaker") o->breaker = v;
         else return false;
         return true;
       });
@@ -502,7 +509,7 @@ int main(int argc, char** argv) {
             "[--trigger T] [--factor F] [--warmup S] [--after S] [--workers W] "
             "[--service-ms S] [--limit-ms L] [--deadline-ms D] "
             "[--max-attempts N] [--seed N] [--timeline FILE] [--header] "
-            "[--tag TEXT]\n");
+            "[--tag TEXT] [--breaker MEMBERS]\n");
     return 2;
   }
   if (!RegisterAndInit()) return 1;
