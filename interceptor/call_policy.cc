@@ -16,6 +16,7 @@ int64_t ToMonotonicNs(Timestamp t) {
 namespace {
 
 const char* kBreakerOpenPrefix = "circuit breaker open";
+const char* kThrottledPrefix = "circuit breaker throttling";
 
 }  // namespace
 
@@ -31,31 +32,42 @@ grpc_error_handle AdmitToBreaker(CallData* calld, int64_t now) {
                                : nullptr;
   if (breaker == nullptr || calld->local) return absl::OkStatus();
   grpcr_breaker_transition tr = {};
-  const bool admitted =
-      grpcr_breaker_try_acquire(breaker, now, &calld->ticket, &tr);
+  const grpcr_admission admission =
+      grpcr_breaker_acquire(breaker, now, &calld->ticket, &tr);
   chand->OnTransition(tr);
-  if (admitted) {
+  if (admission == GRPCR_ADMITTED) {
     calld->breaker_admitted = true;
     calld->admitted_ns = now;
     calld->slow_rule = grpcr_policy_config(calld->policy.get())
                            ->breaker.slow_call_duration_ns > 0;
     return absl::OkStatus();
   }
-  chand->breaker_not_closed.store(true, std::memory_order_relaxed);
-  grpcr_stats_on_rejected(chand->stats);
   grpcr_breaker_snapshot snap;
   grpcr_breaker_snapshot_get(breaker, now, &snap);
-  std::string msg =
-      snap.state == GRPCR_BREAKER_OPEN
-          ? absl::StrFormat(
-                "%s: %s has failed too often; calls fail fast for another "
-                "%" PRId64 " ms",
-                kBreakerOpenPrefix, chand->name,
-                (snap.open_period_ns - snap.time_in_state_ns) / 1000000)
-          : absl::StrFormat(
-                "%s (half-open): %s is being probed; calls fail fast until "
-                "the probes succeed",
-                kBreakerOpenPrefix, chand->name);
+  std::string msg;
+  if (admission == GRPCR_REJECTED_THROTTLED) {
+    grpcr_stats_on_throttled(chand->stats);
+    msg = absl::StrFormat(
+        "%s: %s accepted %" PRIu64 " of the last %" PRIu64
+        " calls in %gs; this call is rejected locally (adaptive throttling, "
+        "k %g)",
+        kThrottledPrefix, chand->name, snap.throttle_accepts_in_window,
+        snap.throttle_requests_in_window,
+        static_cast<double>(snap.throttle_window_ns) / 1e9, snap.throttle_k);
+  } else {
+    chand->breaker_not_closed.store(true, std::memory_order_relaxed);
+    grpcr_stats_on_rejected(chand->stats);
+    msg = snap.state == GRPCR_BREAKER_OPEN
+              ? absl::StrFormat(
+                    "%s: %s has failed too often; calls fail fast for another "
+                    "%" PRId64 " ms",
+                    kBreakerOpenPrefix, chand->name,
+                    (snap.open_period_ns - snap.time_in_state_ns) / 1000000)
+              : absl::StrFormat(
+                    "%s (half-open): %s is being probed; calls fail fast "
+                    "until the probes succeed",
+                    kBreakerOpenPrefix, chand->name);
+  }
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO, "resilience[%s] call=%p: rejected: %s",
             chand->name.c_str(), calld, msg.c_str());

@@ -163,6 +163,12 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
     m->breaker.slow_call_duration_seconds = ns_to_s(b->slow_call_duration_ns);
     m->breaker.slow_call_rate_threshold = b->slow_call_rate_threshold;
     m->breaker.open_period_seconds = ns_to_s(b->open_period_ns);
+    m->breaker.throttled_total = b->throttled_total;
+    m->breaker.throttle_requests_in_window = b->throttle_requests_in_window;
+    m->breaker.throttle_accepts_in_window = b->throttle_accepts_in_window;
+    m->breaker.throttle_probability = b->throttle_probability;
+    m->breaker.throttle_k = b->throttle_k;
+    m->breaker.throttle_window_seconds = ns_to_s(b->throttle_window_ns);
     m->ch.breaker = &m->breaker;
   }
   if (s->has_budget) {
@@ -185,6 +191,7 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   m->ch.breaker_stopped_retries = s->breaker_stopped_retries;
   m->ch.instance = s->instance;
   m->ch.breaker_rejected = s->breaker_rejected;
+  m->ch.throttled = s->throttled;
   m->ch.finished = s->finished;
   m->ch.local_errors = s->local_errors;
   m->ch.committed_too_large = s->committed_too_large;

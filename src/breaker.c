@@ -11,6 +11,7 @@
 
 #include "grpcr/backoff.h"
 #include "grpcr/common.h"
+#include "throttle.h"
 #include "window.h"
 
 /* A HALF_OPEN probe slot. seq names the lease: a ticket whose seq is not
@@ -45,6 +46,7 @@ struct grpcr_breaker {
   int64_t next_expiry_ns;
 
   grpcr_window window; /* n[0] calls, n[1] failures, n[2] slow calls */
+  grpcr_throttle throttle;
 
   uint64_t rejected_total;
   uint64_t transitions_total;
@@ -92,6 +94,8 @@ grpcr_breaker_config grpcr_breaker_config_default(void) {
   c.open_duration_multiplier = 2.0;
   c.max_open_duration_ns = 300LL * 1000000000LL;
   c.open_duration_jitter = 0.2;
+  c.throttle_k = 3.0;
+  c.throttle_window_ns = 2LL * 1000000000LL;
   return c;
 }
 
@@ -107,7 +111,9 @@ bool grpcr_breaker_config_equal(const grpcr_breaker_config *a,
          a->slow_call_rate_threshold == b->slow_call_rate_threshold &&
          a->open_duration_multiplier == b->open_duration_multiplier &&
          a->max_open_duration_ns == b->max_open_duration_ns &&
-         a->open_duration_jitter == b->open_duration_jitter;
+         a->open_duration_jitter == b->open_duration_jitter &&
+         a->throttle_k == b->throttle_k &&
+         a->throttle_window_ns == b->throttle_window_ns;
 }
 
 /* Time spans inside the breaker: `later` is never before `earlier` (its
@@ -145,6 +151,9 @@ bool grpcr_breaker_config_valid(const grpcr_breaker_config *c) {
   if (c->max_open_duration_ns < c->open_duration_ns) return false;
   if (!(c->open_duration_jitter >= 0.0 && c->open_duration_jitter <= 0.5))
     return false;
+  if (!(c->throttle_k == 0.0 || (c->throttle_k >= 1.0 && c->throttle_k <= 10.0)))
+    return false;
+  if (c->throttle_window_ns <= 0) return false;
   if (c->trip_codes == 0 ||
       (c->trip_codes & GRPCR_CODE_BIT(GRPCR_STATUS_OK)) != 0)
     return false;
@@ -231,7 +240,9 @@ static void transition(grpcr_breaker *b, grpcr_breaker_state to,
     next_open_period(b, from);
   }
   if (to == GRPCR_BREAKER_CLOSED) {
+    /* The probes said the dependency is back: both windows start afresh. */
     grpcr_window_clear(&b->window);
+    grpcr_window_clear(&b->throttle.window);
     b->open_nominal_ns = 0; /* the sequence starts again */
   }
   if (tr != NULL) {
@@ -347,6 +358,8 @@ grpcr_breaker *grpcr_breaker_create_seeded(const grpcr_breaker_config *cfg,
   b->open_period_ns = cfg->open_duration_ns;
   grpcr_rng_seed(&b->rng, seed);
   grpcr_window_init(&b->window, cfg->window_ns, now_ns);
+  grpcr_throttle_init(&b->throttle, cfg->throttle_k, cfg->throttle_window_ns,
+                      cfg->minimum_calls, now_ns);
   return b;
 }
 
@@ -396,6 +409,9 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
       rc = GRPCR_ENOMEM;
     } else {
       grpcr_window_resize(&b->window, cfg->window_ns, now_ns);
+      grpcr_throttle_configure(&b->throttle, cfg->throttle_k,
+                               cfg->throttle_window_ns, cfg->minimum_calls,
+                               now_ns);
       b->cfg = *cfg;
       /* Leases keep their start; a shorter timeout applies to them now. */
       b->next_expiry_ns = INT64_MIN;
@@ -421,9 +437,17 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
   return rc;
 }
 
-bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
-                               grpcr_breaker_ticket *ticket,
-                               grpcr_breaker_transition *tr) {
+/* CLOSED: the throttle's decision (a draw only when it may reject, so a
+ * healthy channel never touches the generator). */
+static bool throttle_admits(grpcr_breaker *b, int64_t now_ns) {
+  const double p = grpcr_throttle_probability(&b->throttle, now_ns);
+  return grpcr_throttle_admit(&b->throttle, now_ns, p,
+                              p > 0.0 ? grpcr_rng_uniform(&b->rng) : 1.0);
+}
+
+grpcr_admission grpcr_breaker_acquire(grpcr_breaker *b, int64_t now_ns,
+                                      grpcr_breaker_ticket *ticket,
+                                      grpcr_breaker_transition *tr) {
   bool admitted = false;
   if (tr != NULL) tr->happened = false;
   pthread_mutex_lock(&b->mu);
@@ -433,6 +457,10 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
   ticket->seq = 0;
   switch (b->state) {
     case GRPCR_BREAKER_CLOSED:
+      if (!throttle_admits(b, now_ns)) {
+        pthread_mutex_unlock(&b->mu);
+        return GRPCR_REJECTED_THROTTLED;
+      }
       admitted = true;
       break;
     case GRPCR_BREAKER_OPEN:
@@ -452,7 +480,13 @@ bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
     b->rejected_total++;
   }
   pthread_mutex_unlock(&b->mu);
-  return admitted;
+  return admitted ? GRPCR_ADMITTED : GRPCR_REJECTED_OPEN;
+}
+
+bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
+                               grpcr_breaker_ticket *ticket,
+                               grpcr_breaker_transition *tr) {
+  return grpcr_breaker_acquire(b, now_ns, ticket, tr) == GRPCR_ADMITTED;
 }
 
 static void record_verdict(grpcr_breaker *b,
@@ -506,10 +540,16 @@ void grpcr_breaker_record_result(grpcr_breaker *b,
                                  grpcr_breaker_transition *tr) {
   if (tr != NULL) tr->happened = false;
   pthread_mutex_lock(&b->mu);
-  record_verdict(b, ticket,
-                 grpcr_breaker_verdict(&b->cfg, result->status_code,
-                                       result->origin),
-                 is_slow(&b->cfg, result), now_ns, tr);
+  const grpcr_verdict verdict =
+      grpcr_breaker_verdict(&b->cfg, result->status_code, result->origin);
+  /* The throttle hears every result about the dependency, from any state
+   * and generation: a stale verdict is still an answer it gave. */
+  if (verdict != GRPCR_VERDICT_NONE ||
+      (result->origin == GRPCR_ORIGIN_DEADLINE && result->deadline_in_flight)) {
+    grpcr_throttle_record(&b->throttle, advance_clock(b, now_ns),
+                          verdict == GRPCR_VERDICT_SUCCESS);
+  }
+  record_verdict(b, ticket, verdict, is_slow(&b->cfg, result), now_ns, tr);
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -597,5 +637,15 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   out->probes_in_flight = b->probes_busy;
   out->probe_timeout_ns = b->cfg.probe_timeout_ns;
   out->reconfigured_total = b->reconfigured_total;
+  out->throttled_total = b->throttle.throttled_total;
+  grpcr_window_sum_at(&b->throttle.window, now_ns,
+                      &out->throttle_requests_in_window,
+                      &out->throttle_accepts_in_window);
+  out->throttle_probability =
+      b->state == GRPCR_BREAKER_CLOSED
+          ? grpcr_throttle_probability(&b->throttle, now_ns)
+          : 0.0;
+  out->throttle_k = b->cfg.throttle_k;
+  out->throttle_window_ns = b->cfg.throttle_window_ns;
   pthread_mutex_unlock(&b->mu);
 }

@@ -220,6 +220,17 @@ static void check_breaker(checker *c, const grpcr_json *v, const char *path,
                     GRPCR_OPEN_DURATION_NS_MAX, &b->max_open_duration_ns);
       free(max_field);
       max_field = strdup(f);
+    } else if (key_is(m, "adaptiveThrottlingK")) {
+      double k = b->throttle_k;
+      read_number(c, f, m->value, 0, false, 10, &k);
+      if (k > 0.0 && k < 1.0) {
+        add_error(c, f, "must be 0 (no throttling) or from 1 to 10");
+      } else {
+        b->throttle_k = k;
+      }
+    } else if (key_is(m, "adaptiveThrottlingWindow")) {
+      read_duration(c, f, m->value, GRPCR_WINDOW_NS_MIN, false,
+                    GRPCR_WINDOW_NS_MAX, &b->throttle_window_ns);
     } else if (key_is(m, "openDurationJitter")) {
       read_number(c, f, m->value, 0, false, 0.5, &b->open_duration_jitter);
     } else if (key_is(m, "failureRateThreshold")) {

@@ -84,6 +84,10 @@ EMIT_U64(emit_budget_win_requests, s->budget.requests_in_window)
 EMIT_U64(emit_budget_win_retries, s->budget.retries_in_window)
 EMIT_DBL(emit_budget_win_allowed, s->budget.allowed_in_window)
 EMIT_U64(emit_breaker_rejected, s->breaker_rejected)
+EMIT_U64(emit_throttled, s->throttled)
+EMIT_DBL(emit_throttle_probability, s->breaker.throttle_probability)
+EMIT_U64(emit_throttle_win_requests, s->breaker.throttle_requests_in_window)
+EMIT_U64(emit_throttle_win_accepts, s->breaker.throttle_accepts_in_window)
 EMIT_DBL(emit_breaker_time_in_state, ns_to_s(s->breaker.time_in_state_ns))
 EMIT_DBL(emit_breaker_open_duration, ns_to_s(s->breaker.open_duration_ns))
 EMIT_DBL(emit_breaker_open_seconds, ns_to_s(s->breaker.open_ns_total))
@@ -385,6 +389,20 @@ static const family kFamilies[] = {
     {{"grpcr_circuit_breaker_rejected_calls_total", GRPCR_METRIC_COUNTER,
       "Calls failed fast because the circuit breaker was open."},
      NULL, emit_breaker_rejected, NULL},
+    {{"grpcr_circuit_breaker_throttled_calls_total", GRPCR_METRIC_COUNTER,
+      "Calls failed fast by adaptive throttling (the breaker CLOSED)."},
+     NULL, emit_throttled, NULL},
+    {{"grpcr_circuit_breaker_throttle_probability", GRPCR_METRIC_GAUGE,
+      "The probability that a call starting now is throttled (0..1): "
+      "max(0, (requests - k * accepts) / (requests + 1))."},
+     has_breaker, emit_throttle_probability, NULL},
+    {{"grpcr_circuit_breaker_throttle_window_requests", GRPCR_METRIC_GAUGE,
+      "Calls counted in adaptive throttling's window (verdicts, deadlines "
+      "at the server, throttled calls)."},
+     has_breaker, emit_throttle_win_requests, NULL},
+    {{"grpcr_circuit_breaker_throttle_window_accepts", GRPCR_METRIC_GAUGE,
+      "Of those, calls the dependency answered with a success verdict."},
+     has_breaker, emit_throttle_win_accepts, NULL},
     {{"grpcr_circuit_breaker_transitions_total", GRPCR_METRIC_COUNTER,
       "Circuit breaker state changes."},
      has_breaker, emit_breaker_transitions, NULL},

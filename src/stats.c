@@ -29,6 +29,7 @@ struct grpcr_channel_stats {
   _Atomic uint64_t budget_denied;
   _Atomic uint64_t breaker_stopped_retries;
   _Atomic uint64_t breaker_rejected;
+  _Atomic uint64_t throttled;
   _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
   _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
   _Atomic uint64_t wait_sum_ns;
@@ -262,6 +263,10 @@ void grpcr_stats_on_rejected(grpcr_channel_stats *s) {
   inc(&s->breaker_rejected);
 }
 
+void grpcr_stats_on_throttled(grpcr_channel_stats *s) {
+  inc(&s->throttled);
+}
+
 void grpcr_stats_on_local_error(grpcr_channel_stats *s) {
   inc(&s->local_errors);
 }
@@ -428,6 +433,7 @@ static void snapshot_counters(grpcr_channel_stats *s,
   for (size_t i = 0; i < GRPCR_STATS_ATTEMPT_SLOTS; i++)
     o->attempts_by_number[i] = load(&s->attempts_by_number[i]);
   o->breaker_rejected = load(&s->breaker_rejected);
+  o->throttled = load(&s->throttled);
   o->requests = load(&s->requests);
   o->retry_wait_p50_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.5);
   o->retry_wait_p99_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.99);

@@ -77,7 +77,7 @@ static size_t retries_bucket(double ub) {
  * one by one below. */
 #define CHANNEL_SAME_FIELDS(X)                                           \
   X(requests) X(attempts) X(retries) X(budget_denied) X(breaker_rejected) \
-  X(breaker_stopped_retries) X(instance)                                 \
+  X(breaker_stopped_retries) X(instance) X(throttled)                    \
   X(finished) X(local_errors) X(committed_too_large) X(config_updates)
 #define METHOD_SAME_FIELDS(X) X(requests) X(attempts) X(retries)
 #define BREAKER_SAME_FIELDS(X)                                            \
@@ -85,7 +85,9 @@ static size_t retries_bucket(double ub) {
   X(transitions_total) X(opened_total) X(stale_results_total)             \
   X(no_verdict_total) X(probes_freed_total) X(probes_expired_total)       \
   X(probes_in_flight) X(reconfigured_total) X(slow_calls_in_window)       \
-  X(slow_calls_total) X(slow_call_rate_threshold)
+  X(slow_calls_total) X(slow_call_rate_threshold) X(throttled_total)     \
+  X(throttle_requests_in_window) X(throttle_accepts_in_window)           \
+  X(throttle_probability) X(throttle_k)
 #define BUDGET_SAME_FIELDS(X)                                              \
   X(requests_in_window) X(retries_in_window) X(allowed_in_window)          \
   X(requests_total) X(retries_total) X(denied_total) X(reconfigured_total)
@@ -100,6 +102,7 @@ static void breaker_from(grpcr_breaker_snapshot *o,
   o->open_duration_ns = seconds_to_ns(from->open_duration_seconds);
   o->probe_timeout_ns = seconds_to_ns(from->probe_timeout_seconds);
   o->slow_call_duration_ns = seconds_to_ns(from->slow_call_duration_seconds);
+  o->throttle_window_ns = seconds_to_ns(from->throttle_window_seconds);
   o->open_period_ns = seconds_to_ns(from->open_period_seconds);
 }
 

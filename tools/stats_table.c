@@ -17,21 +17,21 @@
 
 enum {
   COL_NAME, COL_TARGET, COL_BREAKER, COL_IN_STATE, COL_REQUESTS,
-  COL_ATTEMPTS, COL_RETRIES, COL_DENIED, COL_STOPPED, COL_REJECTED, COL_LOCAL,
-  COL_SENT_ONCE, COL_UPDATES, COL_NO_VERDICT, COL_BUDGET, COL_P50, COL_P99,
+  COL_ATTEMPTS, COL_RETRIES, COL_DENIED, COL_STOPPED, COL_REJECTED,
+  COL_THROTTLED, COL_LOCAL, COL_SENT_ONCE, COL_UPDATES, COL_NO_VERDICT, COL_BUDGET, COL_P50, COL_P99,
   COL_STATUS, NCOLS
 };
 
 static const char *const kHeaders[NCOLS] = {
     "CHANNEL",  "TARGET",     "BREAKER",  "IN STATE", "REQUESTS",
-    "ATTEMPTS", "RETRIES",    "DENIED",   "STOPPED",  "REJECTED", "LOCAL",
-    "SENT ONCE", "UPDATES",   "NO VERDICT", "BUDGET", "WAIT P50",
+    "ATTEMPTS", "RETRIES",    "DENIED",   "STOPPED",  "REJECTED",
+    "THROTTLED", "LOCAL",     "SENT ONCE", "UPDATES",   "NO VERDICT", "BUDGET", "WAIT P50",
     "WAIT P99", "STATUS"};
 
 /* Numbers are right-aligned; text left. */
 static const bool kRightAlign[NCOLS] = {
     false, false, false, true, true, true, true, true, true, true,
-    true,  true,  true,  true, true, true, true, false};
+    true,  true,  true,  true, true, true, true, true, false};
 
 enum {
   MCOL_CHANNEL, MCOL_METHOD, MCOL_REQUESTS, MCOL_ATTEMPTS, MCOL_RETRIES,
@@ -113,7 +113,7 @@ static bool table_row(char **cells, const grpcr_channel_snapshot *c) {
   uint64_t nums[] = {c->requests,         c->attempts,
                      c->retries,          c->budget_denied,
                      c->breaker_stopped_retries,
-                     c->breaker_rejected, c->local_errors,
+                     c->breaker_rejected, c->throttled, c->local_errors,
                      c->committed_too_large, c->config_updates};
   for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
     snprintf(buf, sizeof(buf), "%" PRIu64, nums[i]);

@@ -33,6 +33,16 @@
  * Each transition starts a new generation; a result recorded with a ticket
  * from an older generation is ignored. Rejected calls are not failures.
  *
+ * CLOSED also throttles (throttle_k > 0): it rejects a call locally with
+ * probability max(0, (requests - throttle_k * accepts) / (requests + 1))
+ * over the last throttle_window_ns (Google SRE's adaptive throttling), once
+ * that window holds minimum_calls requests. A request is a call that gave
+ * a verdict or that the client's deadline ended at the server (sent, not
+ * answered), counted at its end, in any state; or one the throttle
+ * rejected. An accept is a success verdict. So the dependency is sent about
+ * throttle_k times what it accepts: a dependency that answers nothing in
+ * time gets a trickle, and the trickle grows as it answers again. Closing
+ * from HALF_OPEN clears its window as well as the breaker's.
  * Thread-safe: a short mutex-protected critical section per call, since a
  * decision reads and moves several fields at once. */
 #ifndef GRPCR_BREAKER_H
@@ -72,11 +82,14 @@ typedef struct {
   double open_duration_multiplier; /* [1, 10] */
   int64_t max_open_duration_ns;    /* >= open_duration_ns */
   double open_duration_jitter;     /* [0, 0.5] */
+  double throttle_k;               /* 0: no throttling; else [1, 10] */
+  int64_t throttle_window_ns;      /* > 0 */
 } grpcr_breaker_config;
 
 /* 0.5, 20 calls, 10 s window, 30 s open, 1 probe, UNAVAILABLE and
  * RESOURCE_EXHAUSTED, 10 s probe timeout, no slow-call rule (rate 1), open
- * period x2 per reopening up to 300 s, jitter 0.2. */
+ * period x2 per reopening up to 300 s, jitter 0.2, throttling with k 3
+ * over 2 s. */
 GRPCR_API grpcr_breaker_config grpcr_breaker_config_default(void);
 /* true if cfg is within the ranges above (and not NULL). */
 GRPCR_API bool grpcr_breaker_config_valid(const grpcr_breaker_config *cfg);
@@ -152,8 +165,20 @@ typedef struct {
   uint64_t seq;  /* HALF_OPEN: that slot's lease */
 } grpcr_breaker_ticket;
 
-/* May a call start now? true: admitted, *ticket filled. false: rejected and
- * counted. May move OPEN -> HALF_OPEN (reported in *tr if tr is not NULL). */
+typedef enum {
+  GRPCR_ADMITTED = 0,
+  GRPCR_REJECTED_OPEN,      /* OPEN, or HALF_OPEN with every slot taken */
+  GRPCR_REJECTED_THROTTLED, /* CLOSED, rejected by adaptive throttling */
+} grpcr_admission;
+
+/* May a call start now? ADMITTED: *ticket filled. Otherwise rejected and
+ * counted (rejected_total or throttled_total). May move OPEN -> HALF_OPEN
+ * (reported in *tr if tr is not NULL). */
+GRPCR_API grpcr_admission grpcr_breaker_acquire(grpcr_breaker *b,
+                                                int64_t now_ns,
+                                                grpcr_breaker_ticket *ticket,
+                                                grpcr_breaker_transition *tr);
+/* grpcr_breaker_acquire(...) == GRPCR_ADMITTED. */
 GRPCR_API bool grpcr_breaker_try_acquire(grpcr_breaker *b, int64_t now_ns,
                                          grpcr_breaker_ticket *ticket,
                                          grpcr_breaker_transition *tr);
@@ -228,6 +253,14 @@ typedef struct {
   uint32_t probes_in_flight;     /* HALF_OPEN slots held now */
   int64_t probe_timeout_ns;      /* configured */
   uint64_t reconfigured_total;   /* settings changed in place */
+  /* Adaptive throttling: calls it rejected, its window's counts, the
+   * probability a call starting now is rejected, its settings. */
+  uint64_t throttled_total;
+  uint64_t throttle_requests_in_window;
+  uint64_t throttle_accepts_in_window;
+  double throttle_probability;
+  double throttle_k;
+  int64_t throttle_window_ns;
 } grpcr_breaker_snapshot;
 
 /* Applies a due OPEN -> HALF_OPEN transition first, so an idle breaker does

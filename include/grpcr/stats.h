@@ -87,6 +87,8 @@ GRPCR_API void grpcr_stats_on_budget_denied(grpcr_channel_stats *s);
  * call (OPEN, or HALF_OPEN and the call holds no probe slot). */
 GRPCR_API void grpcr_stats_on_breaker_stopped_retry(grpcr_channel_stats *s);
 GRPCR_API void grpcr_stats_on_rejected(grpcr_channel_stats *s);
+/* A call the breaker's adaptive throttling failed fast. */
+GRPCR_API void grpcr_stats_on_throttled(grpcr_channel_stats *s);
 /* A call whose request broke a local limit (sent as without the filter,
  * never retried, no breaker verdict). */
 GRPCR_API void grpcr_stats_on_local_error(grpcr_channel_stats *s);
@@ -155,6 +157,7 @@ typedef struct {
   uint64_t budget_denied;    /* retries the budget refused */
   uint64_t breaker_stopped_retries; /* retries the breaker stopped */
   uint64_t breaker_rejected; /* calls failed fast by the breaker */
+  uint64_t throttled;        /* calls failed fast by adaptive throttling */
   uint64_t finished;         /* calls with a final status */
   uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
   uint64_t retry_wait_buckets[GRPCR_STATS_WAIT_BUCKETS]; /* not cumulative */

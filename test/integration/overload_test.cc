@@ -1,7 +1,8 @@
 // Overload (docs/semantics.md): slow calls, a breaker with
 // slowCallDurationThreshold that opens on a dependency that slows down or
 // stops answering, not only on one that fails (without the field nothing
-// changes); and an open period that grows with each failed probe.
+// changes); an open period that grows with each failed probe; and adaptive
+// throttling.
 #include <gtest/gtest.h>
 
 #include <grpc/grpc.h>
@@ -159,6 +160,79 @@ TEST_F(SlowCallTest, AFailedProbeLengthensTheNextOpenPeriod) {
   EXPECT_EQ(before + 1, server_.arrival_count());
   b = BreakerNow();
   EXPECT_EQ(GRPCR_BREAKER_CLOSED, b.state);
+}
+
+// Adaptive throttling, on with the breaker's defaults: a dependency that
+// answers nothing within the callers' deadlines gets a trickle of calls
+// (each rejected one fails fast, reaches no server, and says why); when it
+// answers again, the accepts bring the full rate back.
+class ThrottleTest : public BreakerFixture {};
+
+TEST_F(ThrottleTest, ADependencyThatAnswersNothingGetsATrickle) {
+  HoldCalls(/*watch_only=*/false);
+  RetrySpec spec;
+  // 5 calls before it acts; a window longer than the test.
+  spec.top_level = Breaker(5, "30s", "\"adaptiveThrottlingWindow\": \"30s\"");
+  ChannelPtr ch = Channel(spec);
+  ASSERT_TRUE(WaitForReady(ch.get(), 5000));
+  int throttled = 0, deadline = 0;
+  for (int i = 0; i < 40; i++) {
+    CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 100);
+    if (r.status == GRPC_STATUS_UNAVAILABLE) {
+      EXPECT_TRUE(StartsWith(r.details, "circuit breaker throttling: "))
+          << r.details;
+      EXPECT_NE(std::string::npos, r.details.find("accepted 0 of the last"))
+          << r.details;
+      throttled++;
+    } else {
+      EXPECT_EQ(GRPC_STATUS_DEADLINE_EXCEEDED, r.status) << r.details;
+      deadline++;
+    }
+  }
+  // The first 5 reach the server; after them the n-th request passes with
+  // probability 1/(n+1): about ln(40/5) = 2 more. 15 would be a 1-in-10^5
+  // event.
+  EXPECT_GE(deadline, 5);
+  EXPECT_LE(deadline, 15);
+  EXPECT_EQ(deadline, server_.arrival_count());  // throttled: no server
+  grpcr_channel_snapshot s = StatsFor(name_);
+  EXPECT_EQ(static_cast<uint64_t>(throttled), s.throttled);
+  EXPECT_EQ(0u, s.breaker_rejected);
+  EXPECT_EQ(static_cast<uint64_t>(throttled), s.breaker.throttled_total);
+  EXPECT_EQ(40u, s.breaker.throttle_requests_in_window);
+  EXPECT_EQ(0u, s.breaker.throttle_accepts_in_window);
+  EXPECT_DOUBLE_EQ(40.0 / 41.0, s.breaker.throttle_probability);
+  EXPECT_EQ(GRPCR_BREAKER_CLOSED, s.breaker.state);  // no verdict, no trip
+}
+
+TEST_F(ThrottleTest, AcceptsBringTheFullRateBack) {
+  RetrySpec spec;
+  spec.top_level = Breaker(5, "30s", "\"adaptiveThrottlingWindow\": \"30s\"");
+  ChannelPtr ch = Channel(spec);
+  // 3 answered calls, then 12 unanswered: p = (15 - 3 x 3) / 16.
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(GRPC_STATUS_OK, UnaryCall(ch.get(), kSayMethod, "x", 5000).status);
+  }
+  HoldCalls(/*watch_only=*/false);
+  for (int i = 0; i < 12; i++) UnaryCall(ch.get(), kSayMethod, "x", 100);
+  grpcr_breaker_snapshot b = BreakerNow();
+  EXPECT_EQ(15u, b.throttle_requests_in_window);
+  EXPECT_GT(b.throttle_probability, 0.0);
+  // The dependency answers again: every admitted call is an accept, and
+  // once accepts reach a third of the requests nothing is throttled.
+  server_.SetHandler([](const Arrival&, int) { return Reply(); });
+  int ok = 0;
+  for (int i = 0; i < 60 && BreakerNow().throttle_probability > 0; i++) {
+    ok += UnaryCall(ch.get(), kSayMethod, "x", 5000).status == GRPC_STATUS_OK;
+  }
+  b = BreakerNow();
+  EXPECT_EQ(0.0, b.throttle_probability);
+  EXPECT_GE(3 * b.throttle_accepts_in_window, b.throttle_requests_in_window);
+  for (int i = 0; i < 20; i++) {
+    EXPECT_EQ(GRPC_STATUS_OK, UnaryCall(ch.get(), kSayMethod, "x", 5000).status);
+  }
+  EXPECT_EQ(0.0, BreakerNow().throttle_probability);
+  EXPECT_GT(ok, 0);
 }
 
 }  // namespace

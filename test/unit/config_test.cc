@@ -332,6 +332,32 @@ TEST(ConfigTest, BreakerOpenPeriodFields) {
   EXPECT_EQ(b.max_open_duration_ns, 600 * kSec);
 }
 
+TEST(ConfigTest, AdaptiveThrottlingFieldsAreCheckedOneByOne) {
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": 0)"), "");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": 1)"), "");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": 10)"), "");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": 0.5)"),
+            kBreaker + "adaptiveThrottlingK error:must be 0 (no throttling) or from 1 to 10");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": 11)"),
+            kBreaker + "adaptiveThrottlingK error:must be between 0 and 10");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingK": "2")"),
+            kBreaker + "adaptiveThrottlingK error:is not a number");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingWindow": "1s")"), "");
+  EXPECT_EQ(BreakerField(R"("adaptiveThrottlingWindow": "0.5s")"),
+            kBreaker + "adaptiveThrottlingWindow error:must be between 1s and 3600s");
+  grpcr_breaker_config b = ParseChannel(
+      R"({"circuitBreaker": {"adaptiveThrottlingK": 1.5, "adaptiveThrottlingWindow": "30s"}})")
+      .cfg.breaker;
+  EXPECT_EQ(b.throttle_k, 1.5);
+  EXPECT_EQ(b.throttle_window_ns, 30 * kSec);
+  // Defaults: k 3 over 2 s; 0 turns it off.
+  b = ParseChannel(R"({"circuitBreaker": {}})").cfg.breaker;
+  EXPECT_EQ(b.throttle_k, 3.0);
+  EXPECT_EQ(b.throttle_window_ns, 2 * kSec);
+  b = ParseChannel(R"({"circuitBreaker": {"adaptiveThrottlingK": 0}})").cfg.breaker;
+  EXPECT_EQ(b.throttle_k, 0.0);
+}
+
 TEST(ConfigTest, BreakerMinimumCallsEdges) {
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1)"), "");
   EXPECT_EQ(BreakerField(R"("minimumCalls": 1000000)"), "");

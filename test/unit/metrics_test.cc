@@ -29,6 +29,7 @@ grpcr_channel_snapshot Channel(const char* name, const char* target) {
   s.budget_denied = 2;
   s.breaker_stopped_retries = 6;
   s.breaker_rejected = 3;
+  s.throttled = 11;
   s.finished = 5;
   s.attempts_by_number[0] = 5;
   s.attempts_by_number[1] = 1;
@@ -87,6 +88,9 @@ void AddBreaker(grpcr_channel_snapshot* s) {
   b.probes_expired_total = 3;
   b.probes_in_flight = 4;
   b.probe_timeout_ns = 10 * kSec;
+  b.throttle_probability = 0.25;
+  b.throttle_requests_in_window = 12;
+  b.throttle_accepts_in_window = 4;
 }
 
 void AddBudget(grpcr_channel_snapshot* s) {
@@ -176,6 +180,9 @@ grpcr_retry_wait_duration_seconds_count{channel="a",target="t"} 1
 @BREAKER_STATE@# HELP grpcr_circuit_breaker_rejected_calls_total Calls failed fast because the circuit breaker was open.
 # TYPE grpcr_circuit_breaker_rejected_calls_total counter
 grpcr_circuit_breaker_rejected_calls_total{channel="a",target="t"} 3
+# HELP grpcr_circuit_breaker_throttled_calls_total Calls failed fast by adaptive throttling (the breaker CLOSED).
+# TYPE grpcr_circuit_breaker_throttled_calls_total counter
+grpcr_circuit_breaker_throttled_calls_total{channel="a",target="t"} 11
 @BREAKER_COUNTS@# HELP grpcr_local_errors_total Calls whose request broke a local limit (max send size): never retried, not seen by the circuit breaker.
 # TYPE grpcr_local_errors_total counter
 grpcr_local_errors_total{channel="a",target="t"} 7
@@ -240,7 +247,16 @@ grpcr_circuit_breaker_open_seconds_total{channel="a",target="t"} 4
 )";
 
 const char kBreakerCounts[] =
-    R"(# HELP grpcr_circuit_breaker_transitions_total Circuit breaker state changes.
+    R"(# HELP grpcr_circuit_breaker_throttle_probability The probability that a call starting now is throttled (0..1): max(0, (requests - k * accepts) / (requests + 1)).
+# TYPE grpcr_circuit_breaker_throttle_probability gauge
+grpcr_circuit_breaker_throttle_probability{channel="a",target="t"} 0.25
+# HELP grpcr_circuit_breaker_throttle_window_requests Calls counted in adaptive throttling's window (verdicts, deadlines at the server, throttled calls).
+# TYPE grpcr_circuit_breaker_throttle_window_requests gauge
+grpcr_circuit_breaker_throttle_window_requests{channel="a",target="t"} 12
+# HELP grpcr_circuit_breaker_throttle_window_accepts Of those, calls the dependency answered with a success verdict.
+# TYPE grpcr_circuit_breaker_throttle_window_accepts gauge
+grpcr_circuit_breaker_throttle_window_accepts{channel="a",target="t"} 4
+# HELP grpcr_circuit_breaker_transitions_total Circuit breaker state changes.
 # TYPE grpcr_circuit_breaker_transitions_total counter
 grpcr_circuit_breaker_transitions_total{channel="a",target="t"} 1
 # HELP grpcr_circuit_breaker_opened_total Circuit breaker transitions into open.
@@ -468,7 +484,7 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(39u, n);
+  ASSERT_EQ(43u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
   EXPECT_STREQ("grpc_client_call_retry_delay_seconds",
@@ -563,6 +579,9 @@ grpcr_retry_wait_duration_seconds_count{channel="a",target="t"} 1
 # TYPE grpcr_circuit_breaker_rejected_calls counter
 # HELP grpcr_circuit_breaker_rejected_calls Calls failed fast because the circuit breaker was open.
 grpcr_circuit_breaker_rejected_calls_total{channel="a",target="t"} 3
+# TYPE grpcr_circuit_breaker_throttled_calls counter
+# HELP grpcr_circuit_breaker_throttled_calls Calls failed fast by adaptive throttling (the breaker CLOSED).
+grpcr_circuit_breaker_throttled_calls_total{channel="a",target="t"} 11
 # TYPE grpcr_local_errors counter
 # HELP grpcr_local_errors Calls whose request broke a local limit (max send size): never retried, not seen by the circuit breaker.
 grpcr_local_errors_total{channel="a",target="t"} 7
