@@ -440,7 +440,7 @@ int grpcr_breaker_reconfigure(grpcr_breaker *b,
 /* CLOSED: the throttle's decision (a draw only when it may reject, so a
  * healthy channel never touches the generator). */
 static bool throttle_admits(grpcr_breaker *b, int64_t now_ns) {
-  const double p = grpcr_throttle_probability(&b->throttle, now_ns);
+  const double p = grpcr_throttle_probability_now(&b->throttle, now_ns);
   return grpcr_throttle_admit(&b->throttle, now_ns, p,
                               p > 0.0 ? grpcr_rng_uniform(&b->rng) : 1.0);
 }

@@ -43,7 +43,10 @@ void grpcr_throttle_configure(grpcr_throttle *t, double k, int64_t window_ns,
 /* The probability that a call starting at now_ns is rejected (0 when off,
  * or below the minimum), without moving the window. */
 double grpcr_throttle_probability(const grpcr_throttle *t, int64_t now_ns);
-/* Decides a call given p, grpcr_throttle_probability at now_ns, and u, a
+/* The same for a call starting now: moves the window to now_ns and reads
+ * its running sums (no pass over the buckets: the call path). */
+double grpcr_throttle_probability_now(grpcr_throttle *t, int64_t now_ns);
+/* Decides a call given p, grpcr_throttle_probability_now at now_ns, and u, a
  * uniform draw in [0, 1) (the caller draws only when p > 0): rejected when
  * u < p. A rejected call counts as a request, and in throttled_total.
  * true: admitted. */

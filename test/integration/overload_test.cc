@@ -203,6 +203,10 @@ TEST_F(ThrottleTest, ADependencyThatAnswersNothingGetsATrickle) {
   EXPECT_EQ(0u, s.breaker.throttle_accepts_in_window);
   EXPECT_DOUBLE_EQ(40.0 / 41.0, s.breaker.throttle_probability);
   EXPECT_EQ(GRPCR_BREAKER_CLOSED, s.breaker.state);  // no verdict, no trip
+  // The counters reconcile with throttled calls too: they make no attempt.
+  EXPECT_EQ(40u, s.requests);
+  EXPECT_EQ(static_cast<uint64_t>(deadline), s.attempts);
+  EXPECT_EQ(s.retries, s.attempts - s.requests + s.breaker_rejected + s.throttled);
 }
 
 TEST_F(ThrottleTest, AcceptsBringTheFullRateBack) {

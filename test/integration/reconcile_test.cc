@@ -32,7 +32,8 @@ class ReconcileTest : public BreakerFixture {
     for (uint64_t v : c.status_counts) by_status += v;
     EXPECT_EQ(c.requests, c.finished);
     EXPECT_EQ(c.requests, by_status);
-    EXPECT_EQ(c.retries, c.attempts - c.requests + c.breaker_rejected);
+    EXPECT_EQ(c.retries, c.attempts - c.requests + c.breaker_rejected +
+                             c.throttled);
     // The budget counts the same retries: none that never started.
     EXPECT_TRUE(c.has_budget);
     EXPECT_EQ(c.retries, c.budget.retries_total);
