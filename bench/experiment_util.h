@@ -352,6 +352,8 @@ struct ChannelStats {
   uint64_t breaker_rejected = 0;
   int breaker_state = 0;  // 0: no breaker, 1 CLOSED, 2 OPEN, 3 HALF_OPEN
   uint64_t transitions = 0, opened = 0;
+  uint64_t throttled = 0;
+  double open_period_s = 0;  // the open period in force, or the last one
 };
 
 // The stats of the channel called `name`, or nullptr.
@@ -381,11 +383,13 @@ class StatsReader {
       s.retries = c.retries;
       s.budget_denied = c.budget_denied;
       s.breaker_rejected = c.breaker_rejected;
+      s.throttled = c.throttled;
       if (c.has_breaker) {
         // As in the stats proto: 0 no breaker, then CLOSED, OPEN, HALF_OPEN.
         s.breaker_state = static_cast<int>(c.breaker.state) + 1;
         s.transitions = c.breaker.transitions_total;
         s.opened = c.breaker.opened_total;
+        s.open_period_s = static_cast<double>(c.breaker.open_period_ns) / 1e9;
       }
       out->push_back(std::move(s));
     }

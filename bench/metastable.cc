@@ -24,7 +24,9 @@
 //             budget   grpc-resilience without the breaker (budget only)
 //             none     no retries at all (the filter off, no retryPolicy)
 //   trigger from --warmup seconds on, for --trigger seconds, the service
-//           time is --factor times s; then it is s again.
+//           time is --factor times s; then it is s again. With --blackhole
+//           the server instead takes every request that arrives during the
+//           trigger and never answers it (a black-holed dependency).
 //
 // Why it stays failed. During the trigger the queue grows until waits
 // exceed L, and every answer is UNAVAILABLE. Each call then makes as many
@@ -43,7 +45,7 @@
 //          [--trigger T] [--factor F] [--warmup S] [--after S] [--workers W]
 //          [--service-ms S] [--limit-ms L] [--deadline-ms D]
 //          [--max-attempts N] [--seed N] [--timeline FILE] [--header]
-//          [--tag TEXT] [--breaker MEMBERS]
+//          [--tag TEXT] [--breaker MEMBERS] [--blackhole]
 // --breaker: the grpcr mode's circuitBreaker members as JSON text, to
 // compare settings against the defaults (e.g. '"openDuration":"2s"').
 #include <grpc/grpc.h>
@@ -96,6 +98,7 @@ struct Options {
   // The circuitBreaker block's members for mode grpcr ("" : the defaults),
   // to compare settings (e.g. "\"openDuration\":\"2s\"").
   std::string breaker;
+  bool blackhole = false;  // the trigger holds requests unanswered
 };
 
 // ---- the timeline ----------------------------------------------------------
@@ -110,6 +113,7 @@ struct Bucket {
   std::atomic<int64_t> failed{0};      // calls finished otherwise
   std::atomic<int64_t> unavailable{0};  // of those: UNAVAILABLE from server
   std::atomic<int64_t> rejected{0};    // failed fast by the breaker
+  std::atomic<int64_t> throttled{0};   // failed fast by adaptive throttling
   std::atomic<int64_t> deadline{0};    // DEADLINE_EXCEEDED
   std::atomic<int64_t> busy_ns{0};     // worker time spent serving
   std::atomic<int64_t> queue{-1};      // FIFO length sampled in the bucket
@@ -207,6 +211,11 @@ class Server {
     }
     arrivals_total_++;
     std::lock_guard<std::mutex> lock(mu_);
+    if (opt_.blackhole && c->arrived_ns >= trigger_from_ &&
+        c->arrived_ns < trigger_to_) {
+      held_.push_back(c);  // answered only at shutdown
+      return;
+    }
     fifo_.push_back(c);
     cv_.notify_one();
   }
@@ -271,6 +280,8 @@ class Server {
       cv_.notify_all();
     }
     for (auto& w : workers_) w.join();
+    for (ServerCall* c : held_) c->Answer(false);
+    held_.clear();
     ShutdownServer(server_);
     live_.WaitForZero();
     grpc_server_destroy(server_);
@@ -292,6 +303,7 @@ class Server {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ServerCall*> fifo_;  // guarded by mu_
+  std::vector<ServerCall*> held_;  // black-holed requests, guarded by mu_
   LiveCount live_;  // ServerCall objects alive
   std::atomic<bool> stopping_{false};
 };
@@ -408,11 +420,15 @@ class Client {
         b.deadline.fetch_add(1, std::memory_order_relaxed);
       } else if (c.status == GRPC_STATUS_UNAVAILABLE) {
         // The breaker's fast failures say so in their details.
-        static const char kOpen[] = "circuit breaker open";
-        const bool fast =
-            GRPC_SLICE_LENGTH(c.details) >= sizeof kOpen - 1 &&
-            memcmp(GRPC_SLICE_START_PTR(c.details), kOpen, sizeof kOpen - 1) == 0;
-        (fast ? b.rejected : b.unavailable).fetch_add(1, std::memory_order_relaxed);
+        auto starts = [&c](const char* prefix) {
+          const size_t n = strlen(prefix);
+          return GRPC_SLICE_LENGTH(c.details) >= n &&
+                 memcmp(GRPC_SLICE_START_PTR(c.details), prefix, n) == 0;
+        };
+        (starts("circuit breaker open")         ? b.rejected
+         : starts("circuit breaker throttling") ? b.throttled
+                                                : b.unavailable)
+            .fetch_add(1, std::memory_order_relaxed);
       }
     }
     in_flight_--;
@@ -470,8 +486,9 @@ double RecoveryTime(const std::vector<Second>& s, int first) {
 
 bool ParseArgs(int argc, char** argv, Options* o) {
   const bool parsed =
-      ParseFlags(argc, argv, {"--header"}, [o](const std::string& a, const char* v) {
+      ParseFlags(argc, argv, {"--header", "--blackhole"}, [o](const std::string& a, const char* v) {
         if (a == "--header") o->header = true;
+        else if (a == "--blackhole") o->blackhole = true;
         else if (a == "--mode") o->mode = v;
         else if (a == "--load") o->load = atof(v);
         else if (a == "--trigger") o->trigger_s = atof(v);
@@ -509,7 +526,7 @@ int main(int argc, char** argv) {
             "[--trigger T] [--factor F] [--warmup S] [--after S] [--workers W] "
             "[--service-ms S] [--limit-ms L] [--deadline-ms D] "
             "[--max-attempts N] [--seed N] [--timeline FILE] [--header] "
-            "[--tag TEXT] [--breaker MEMBERS]\n");
+            "[--tag TEXT] [--breaker MEMBERS] [--blackhole]\n");
     return 2;
   }
   if (!RegisterAndInit()) return 1;
@@ -568,6 +585,8 @@ int main(int argc, char** argv) {
   const size_t run_buckets = static_cast<size_t>(run_s * 1e9 / kBucketNs);
   std::vector<Second> secs(run_buckets / 10);
   int64_t offered = 0, ok_total = 0, ok_after = 0, offered_after = 0;
+  int64_t ok_from_trigger = 0, offered_from_trigger = 0;  // the goodput
+  const size_t trigger_bucket = static_cast<size_t>(opt.warmup_s * 1e9 / kBucketNs);
   const size_t after_bucket =
       static_cast<size_t>((opt.warmup_s + opt.trigger_s) * 1e9 / kBucketNs);
   std::vector<int> breaker_path;  // sampled states, deduplicated
@@ -580,6 +599,10 @@ int main(int argc, char** argv) {
     }
     offered += b.offered.load();
     ok_total += b.ok.load();
+    if (i >= trigger_bucket) {
+      ok_from_trigger += b.ok.load();
+      offered_from_trigger += b.offered.load();
+    }
     if (i >= after_bucket) {
       ok_after += b.ok.load();
       offered_after += b.offered.load();
@@ -589,6 +612,37 @@ int main(int argc, char** argv) {
       breaker_path.push_back(st);
     }
   }
+  // The trigger seen through the breaker's sampled states: when it first
+  // read OPEN (seconds after the trigger started), the server arrivals
+  // during the trigger from then on, the calls offered before; and how long
+  // after the trigger ended it was CLOSED for good.
+  double first_open_s = -1, closed_after_s = 0;
+  int64_t trigger_arrivals = 0, arrivals_after_open = 0, offered_before_open = 0;
+  int64_t queue_max = 0;
+  for (size_t i = 0; i < run_buckets; i++) {
+    const Bucket& b = timeline[i];
+    queue_max = std::max<int64_t>(queue_max, b.queue.load());
+    if (i < trigger_bucket || i >= after_bucket) continue;
+    trigger_arrivals += b.arrivals.load();
+    if (first_open_s < 0 && b.breaker.load() == 2) {
+      first_open_s = static_cast<double>(i - trigger_bucket) * kBucketNs / 1e9;
+    }
+    if (first_open_s >= 0) {
+      arrivals_after_open += b.arrivals.load();
+    } else {
+      offered_before_open += b.offered.load();
+    }
+  }
+  for (size_t i = run_buckets; i-- > after_bucket;) {
+    const int st = timeline[i].breaker.load();
+    if (st == 2 || st == 3) {
+      closed_after_s = static_cast<double>(i + 1 - after_bucket) * kBucketNs / 1e9;
+      if (i + 1 == run_buckets) closed_after_s = -1;  // never closed again
+      break;
+    }
+  }
+  int64_t throttled_calls = 0;
+  for (size_t i = 0; i < run_buckets; i++) throttled_calls += timeline[i].throttled.load();
   const int first_after = static_cast<int>(opt.warmup_s + opt.trigger_s + 0.999);
   const double recovery = RecoveryTime(secs, first_after);
   // The last 10 s of the run: the state the system settled in.
@@ -615,12 +669,12 @@ int main(int argc, char** argv) {
     }
     fprintf(f, "t_s,offered,arrivals,retry_arrivals,goodput,failed,unavailable,"
                "breaker_rejected,deadline_exceeded,queue,utilisation,"
-               "service_ms,breaker_state\n");
+               "service_ms,breaker_state,throttled\n");
     for (size_t i = 0; i < run_buckets; i++) {
       const Bucket& b = timeline[i];
       const int64_t mid = t0 + static_cast<int64_t>(i) * kBucketNs + kBucketNs / 2;
       const bool slow = mid >= trigger_from && mid < trigger_to;
-      fprintf(f, "%.1f,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.3f,%.0f,%d\n",
+      fprintf(f, "%.1f,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.3f,%.0f,%d,%lld\n",
               static_cast<double>(i) * kBucketNs / 1e9,
               static_cast<long long>(b.offered.load()),
               static_cast<long long>(b.arrivals.load()),
@@ -632,7 +686,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(b.deadline.load()),
               static_cast<long long>(std::max<int64_t>(b.queue.load(), 0)),
               static_cast<double>(b.busy_ns.load()) / (kBucketNs * opt.workers),
-              opt.service_ms * (slow ? opt.factor : 1.0), b.breaker.load());
+              opt.service_ms * (slow ? opt.factor : 1.0), b.breaker.load(),
+              static_cast<long long>(b.throttled.load()));
     }
     fclose(f);
   }
@@ -656,10 +711,14 @@ int main(int argc, char** argv) {
            "goodput_ratio_tail,arrivals_per_s_tail,utilisation_after,"
            "server_arrivals,server_retry_arrivals,answered_ok,answered_unavailable,"
            "wasted_answers,retries,budget_denied,breaker_rejected,"
-           "breaker_transitions,breaker_opened,breaker_path,cpu_s\n");
+           "breaker_transitions,breaker_opened,breaker_path,cpu_s,"
+           "goodput_ratio_from_trigger,throttled,queue_max,first_open_s,"
+           "offered_before_open,trigger_arrivals,arrivals_after_open,"
+           "closed_after_s,open_period_s\n");
   }
   printf("%s,%s,%.2f,%.1f,%llu,%.0f,%.0f,%lld,%lld,%.0f,%lld,%lld,%.3f,%.3f,"
-         "%.0f,%.3f,%lld,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s,%s,%.1f\n",
+         "%.0f,%.3f,%lld,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s,%s,%.1f,%.3f,%lld,"
+         "%lld,%.1f,%lld,%lld,%lld,%.1f,%s\n",
          opt.tag.empty() ? "-" : opt.tag.c_str(), opt.mode.c_str(), opt.load,
          opt.trigger_s, static_cast<unsigned long long>(opt.seed), capacity, rate,
          static_cast<long long>(offered), static_cast<long long>(ok_total),
@@ -676,7 +735,15 @@ int main(int argc, char** argv) {
          static_cast<long long>(srv.wasted_.load()),
          retries.c_str(), denied.c_str(), rejected.c_str(), transitions.c_str(),
          opened.c_str(),
-         path.empty() ? "-" : path.c_str(), cpu_s);
+         path.empty() ? "-" : path.c_str(), cpu_s,
+         offered_from_trigger > 0
+             ? static_cast<double>(ok_from_trigger) / offered_from_trigger
+             : 0.0,
+         static_cast<long long>(throttled_calls), static_cast<long long>(queue_max),
+         first_open_s, static_cast<long long>(offered_before_open),
+         static_cast<long long>(trigger_arrivals),
+         static_cast<long long>(arrivals_after_open), closed_after_s,
+         breaker ? std::to_string(cs.open_period_s).c_str() : "");
   grpc_shutdown();
   return 0;
 }

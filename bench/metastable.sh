@@ -6,6 +6,11 @@
 #             breaker) and budget (grpcr without the breaker), 3 runs each
 #   boundary  trigger 1 and 10 s x load 0.5, 0.7, 0.8, 0.9 C: grpc and
 #             grpcr, 3 runs each
+#   blackhole load 0.8 C, 10 s in which the server answers nothing, 200 ms
+#             deadlines: grpcr (defaults) and grpcr-slow (slow-call
+#             settings), 3 runs each, 40 s after
+#   slow      load 0.8 C, service time x10 for 20 s, no internal limit (no
+#             errors at all): grpcr, grpcr-slow and budget, 3 runs each
 # and writes bench/results/metastable/ (raw timelines, summary.csv,
 # timeline.png, boundary.png) and bench/results/metastable.md.
 #
@@ -56,6 +61,8 @@ if [[ $QUICK == 1 ]]; then
 else
   for rep in 1 2 3; do
     for m in grpc grpcr budget; do echo "main $m 0.8 10 $rep" >>"$JOBLIST"; done
+    for m in grpcr grpcr-slow; do echo "blackhole $m 0.8 10 $rep" >>"$JOBLIST"; done
+    for m in grpcr grpcr-slow budget; do echo "slow $m 0.8 20 $rep" >>"$JOBLIST"; done
     for T in 1 10; do
       for load in 0.5 0.7 0.8 0.9; do
         [[ $T == 10 && $load == 0.8 ]] && continue  # the main runs are this cell
@@ -65,18 +72,32 @@ else
   done
 fi
 
+# The slow-call settings of the grpcr-slow client: a call 5x the normal
+# service time is slow, half of them slow opens, short open periods.
+SLOW_BREAKER='"slowCallDurationThreshold":"0.25s","slowCallRateThreshold":0.5,"openDuration":"2s","maxOpenDuration":"8s"'
+
 run_one() {  # set mode load trigger rep
   local set=$1 mode=$2 load=$3 T=$4 rep=$5
-  local name="${mode}_L${load}_T${T}_r${rep}"
+  local name="${mode}_L${load}_T${T}_r${rep}" after=$AFTER tag=$1
+  local -a extra=(--limit-ms "$LIMIT_MS" --deadline-ms "$DEADLINE_MS" --factor "$FACTOR")
+  case $set in
+    blackhole) extra=(--blackhole --limit-ms "$LIMIT_MS" --deadline-ms 200 --factor 1)
+               after=40 name="${set}_${name}" ;;
+    slow) extra=(--limit-ms 1000000000 --deadline-ms "$DEADLINE_MS" --factor 10)
+          after=40 name="${set}_${name}" ;;
+  esac
+  if [[ $mode == grpcr-slow ]]; then  # the binary's grpcr, with the settings
+    extra+=(--breaker "$SLOW_BREAKER")
+    mode=grpcr tag="$set-slowcfg"
+  fi
   "$BIN" --mode "$mode" --load "$load" --trigger "$T" --seed "$rep" \
-    --warmup "$WARMUP" --after "$AFTER" --workers "$WORKERS" \
-    --service-ms "$SERVICE_MS" --limit-ms "$LIMIT_MS" --deadline-ms "$DEADLINE_MS" \
-    --factor "$FACTOR" --max-attempts "$ATTEMPTS" --tag "$set" \
-    --timeline "$OUT/runs/$name.csv" >"$OUT/runs/$name.sum"
+    --warmup "$WARMUP" --after "$after" --workers "$WORKERS" \
+    --service-ms "$SERVICE_MS" "${extra[@]}" --max-attempts "$ATTEMPTS" \
+    --tag "$tag" --timeline "$OUT/runs/$name.csv" >"$OUT/runs/$name.sum"
   echo "  done $name: $(cut -d, -f2-4,10,13 "$OUT/runs/$name.sum")" >&2
 }
 export -f run_one
-export BIN OUT WARMUP AFTER WORKERS SERVICE_MS LIMIT_MS DEADLINE_MS FACTOR ATTEMPTS
+export SLOW_BREAKER BIN OUT WARMUP AFTER WORKERS SERVICE_MS LIMIT_MS DEADLINE_MS FACTOR ATTEMPTS
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -91,13 +112,17 @@ cat "$OUT"/runs/*.sum >>"$OUT/summary.csv"
 
 # ---- tables and plot data (medians over the runs of a cell, with the range)
 python3 - "$OUT" "$MD" "$QUICK" "$START" "$ELAPSED" "$JOBS" "$LOAD_BEFORE" "$LOAD_AFTER" \
-  "$WORKERS $SERVICE_MS $LIMIT_MS $DEADLINE_MS $FACTOR $ATTEMPTS $WARMUP $AFTER" <<'EOF'
+  "$WORKERS $SERVICE_MS $LIMIT_MS $DEADLINE_MS $FACTOR $ATTEMPTS $WARMUP $AFTER" "$SLOW_BREAKER" <<'EOF'
 import csv, os, statistics, sys
-out, md_path, quick, start, elapsed, jobs, load_before, load_after, params = sys.argv[1:10]
+out, md_path, quick, start, elapsed, jobs, load_before, load_after, params, slow_breaker = sys.argv[1:11]
 quick = quick == "1"
 W, S, L, D, F, A, WARM, AFTER = params.split()
 rel = os.path.basename(os.path.normpath(out))  # links are relative to the .md
-rows = list(csv.DictReader(open(os.path.join(out, "summary.csv"))))
+all_rows = list(csv.DictReader(open(os.path.join(out, "summary.csv"))))
+# The main and boundary cells; the black-hole and slow-dependency runs
+# (tags blackhole*, slow*) have a section of their own.
+rows = [r for r in all_rows if r["tag"] in ("main", "boundary", "-")]
+extra_rows = [r for r in all_rows if r not in rows]
 NR = 1e9  # "not recovered" sorts after every recovery time
 
 def num(r, k):
@@ -162,7 +187,8 @@ md.append(f"- Server: a C-core server on 127.0.0.1 with **W = {W} workers**, ser
           f"- grpc-resilience (defaults): `methodConfig[].resilience` {{maxAttempts {A}, "
           "retryableStatusCodes [UNAVAILABLE]} (so backoff 0.1 s ×2, FULL jitter), the "
           "default budget (ratio 0.1, 10 retries/s, 10 s window), `circuitBreaker: {}` "
-          "(threshold 0.5, 20 calls, 10 s window, **openDuration 30 s**, 1 probe).\n"
+          "(threshold 0.5, 20 calls, 10 s window, openDuration 30 s ×2 per reopening, 1 probe, "
+          "**adaptive throttling k 3 over 2 s**).\n"
           "- budget only: the same without the `circuitBreaker` block.\n\n")
 md.append("**Recovery time**: seconds from the end of the trigger to the start of the first "
           "1 s bucket from which 3 consecutive 1 s buckets each have goodput (calls finishing "
@@ -172,15 +198,16 @@ md.append("**Recovery time**: seconds from the end of the trigger to the start o
 
 md.append(f"## Main result: load 0.8 C, trigger {trig:.0f} s\n\n")
 md.append("Medians over the runs, (min–max) in brackets.\n\n")
-md.append("| client | runs | recovered | time to recover | goodput after trigger / offered | "
+md.append("| client | runs | recovered | time to recover | goodput from the trigger's start / offered | goodput after trigger / offered | "
           "goodput, last 10 s / offered | server arrivals/s, last 10 s | worker utilisation after | "
-          "server arrivals (all) | retries (filter) | retries denied by budget | breaker rejected | "
+          "server arrivals (all) | retries (filter) | retries denied by budget | breaker rejected (+ throttled) | "
           "breaker transitions | breaker states seen |\n")
-md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 for m, rs in main:
     t, n_ok, n, _ = med_rec(rs)
     paths = sorted(set(r["breaker_path"] for r in rs))
     md.append(f"| {mode_names[m]} | {n} | {n_ok}/{n} | {t} | "
+              f"{med([num(r,'goodput_ratio_from_trigger') for r in rs], '{:.2f}')} | "
               f"{med([num(r,'goodput_ratio_after') for r in rs], '{:.2f}')} | "
               f"{med([num(r,'goodput_ratio_tail') for r in rs], '{:.2f}')} | "
               f"{med([num(r,'arrivals_per_s_tail') for r in rs])} | "
@@ -188,7 +215,7 @@ for m, rs in main:
               f"{med([num(r,'server_arrivals') for r in rs])} | "
               f"{med([num(r,'retries') for r in rs])} | "
               f"{med([num(r,'budget_denied') for r in rs])} | "
-              f"{med([num(r,'breaker_rejected') for r in rs])} | "
+              f"{med([num(r,'breaker_rejected') for r in rs])} (+ {med([num(r,'throttled') for r in rs])}) | "
               f"{med([num(r,'breaker_transitions') for r in rs])} | "
               f"{'; '.join(p for p in paths if p != '-') or '-'} |\n")
 md.append("\n`retries` and the budget/breaker columns come from the filter's stats "
@@ -251,7 +278,76 @@ with open(os.path.join(out, "timeline_main.csv"), "w") as f:
 with open(os.path.join(out, "plot.env"), "w") as f:
     f.write(f"{float(WARM):g} {float(WARM) + trig:g}\n")
 
-cpu = [float(r["cpu_s"]) for r in rows]
+if extra_rows:
+    md.append("\n## Black-holed and slow dependencies\n\n")
+    md.append("Load 0.8 C, 3 runs per client, 40 s observed after the trigger. "
+              "**Black hole**: for 10 s the server takes every request and never answers; "
+              "calls carry a 200 ms deadline. **Slow dependency**: for 20 s the service time "
+              "is ×10 (capacity 20 calls/s) and the server has no internal limit, so it never "
+              "fails a call: it only gets slow. Clients: grpc-resilience with its defaults "
+              "(`circuitBreaker: {}`), the same with slow-call settings "
+              f"(`{slow_breaker}`), and the budget alone.\n\n")
+    md.append("First OPEN: seconds from the trigger's start to the first 100 ms sample reading OPEN. "
+              "Server arrivals after OPEN: attempts that reached the server during the trigger from "
+              "then on (probes, and calls let through while CLOSED again). Closed after: seconds from "
+              "the trigger's end until the breaker reads CLOSED for good (0: CLOSED when it ended). "
+              "Open period: the breaker's last open period.\n\n")
+    md.append("| scenario | client | runs | recovered | time to recover | goodput from the trigger's start / offered | "
+              "first OPEN (s) | calls offered before OPEN | server arrivals in the trigger | of those after OPEN | "
+              "server queue, max | throttled | closed after trigger end (s) | last open period (s) |\n")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    names = {"grpcr": "defaults", "grpcr-slow": "slow-call settings", "budget": "budget only"}
+    order = list(names)
+    groups = {}
+    for r in extra_rows:
+        scen = "black hole" if r["tag"].startswith("blackhole") else "slow dependency"
+        cfg = "grpcr-slow" if r["tag"].endswith("-slowcfg") else r["mode"]
+        groups.setdefault((scen, cfg), []).append(r)
+    def did_open(r):
+        v = num(r, "first_open_s")
+        return v is not None and v >= 0
+    def opened(rs, k, fmt="{:.0f}"):
+        return med([num(r, k) for r in rs if did_open(r)], fmt)
+    for key in sorted(groups, key=lambda k: (k[0], order.index(k[1]))):
+        scen, cfg = key
+        rs = groups[key]
+        t, n_ok, n, _ = med_rec(rs)
+        n_open = sum(1 for r in rs if did_open(r))
+        fo = "never" if not n_open else opened(rs, "first_open_s", "{:.1f}") + (
+            f" ({n_open}/{n} opened)" if n_open < n else "")
+        md.append(f"| {scen} | {names[cfg]} | {n} | {n_ok}/{n} | {t} | "
+                  f"{med([num(r,'goodput_ratio_from_trigger') for r in rs], '{:.2f}')} | "
+                  f"{fo} | {opened(rs, 'offered_before_open') if n_open else '-'} | "
+                  f"{med([num(r,'trigger_arrivals') for r in rs])} | "
+                  f"{opened(rs, 'arrivals_after_open') if n_open else '-'} | "
+                  f"{med([num(r,'queue_max') for r in rs])} | {med([num(r,'throttled') for r in rs])} | "
+                  f"{opened(rs, 'closed_after_s', '{:.1f}') if n_open else '-'} | "
+                  f"{opened(rs, 'open_period_s', '{:.1f}') if n_open else '-'} |\n")
+    # Plot data: the slow-dependency runs of seed 1, per second.
+    sd = {}
+    for cfg in order:
+        path = os.path.join(out, "runs", f"slow_{cfg}_L0.8_T20_r1.csv")
+        if not os.path.exists(path):
+            continue
+        sec = {}
+        for b in csv.DictReader(open(path)):
+            s_ = int(float(b["t_s"]) + 1e-9)
+            d = sec.setdefault(s_, {"offered": 0, "goodput": 0, "arrivals": 0, "queue": 0})
+            for k in ("offered", "goodput", "arrivals"):
+                d[k] += int(b[k])
+            d["queue"] = max(d["queue"], int(b["queue"]))
+        sd[cfg] = sec
+    cfgs = [c for c in order if c in sd]
+    if len(cfgs) == len(order):
+        with open(os.path.join(out, "slowdep.csv"), "w") as f:
+            f.write("t_s," + ",".join(f"offered_{c},goodput_{c},arrivals_{c},queue_{c}" for c in cfgs) + "\n")
+            for s_ in sorted(sd[cfgs[0]]):
+                f.write(f"{s_}," + ",".join(
+                    ",".join(str(sd[c].get(s_, {}).get(k, 0)) for k in ("offered", "goodput", "arrivals", "queue"))
+                    for c in cfgs) + "\n")
+        md.append(f"\n![slow dependency]({rel}/slowdep.png)\n\n")
+
+cpu = [float(r["cpu_s"]) for r in all_rows]
 md.append(f"\nCPU per run (whole process, client + server): median {statistics.median(cpu):.1f} s, "
           f"max {max(cpu):.1f} s, for {float(WARM) + float(AFTER):.0f} s + T of wall time: "
           "the experiment is bound by its timers, not by the 2 cores.\n\n")
@@ -264,5 +360,8 @@ EOF
 
 read -r TRIG_FROM TRIG_TO <"$OUT/plot.env"
 gnuplot -e "out='$OUT'; trig_from=$TRIG_FROM; trig_to=$TRIG_TO; quick=$QUICK" bench/metastable.gp
+if [[ -f $OUT/slowdep.csv ]]; then
+  gnuplot -e "out='$OUT'; trig_from=$WARMUP; trig_to=$((WARMUP + 20))" bench/slowdep.gp
+fi
 rm -f "$OUT/plot.env"
 echo "wrote $MD and $OUT/" >&2
