@@ -15,8 +15,9 @@ __attribute__((tls_model("initial-exec"))) thread_local bool tls_init_attempt =
 
 namespace {
 
-void StartAttempt(CallData* calld);
-
+// Starts the next attempt at now (the caller's clock reading). Called
+// holding the combiner; yields it.
+void StartAttempt(CallData* calld, int64_t now);
 
 }  // namespace
 
@@ -171,7 +172,7 @@ void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
     // never happened.
     grpcr_stats_on_retry(calld->chand->stats, calld->backoff_delay_ns);
     calld->retry_delay_ns += calld->backoff_delay_ns;
-    StartAttempt(calld);  // yields the combiner
+    StartAttempt(calld, grpcr_internal_now_ns());  // yields the combiner
   }
   GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: retry timer");
 }
@@ -225,7 +226,12 @@ void Decide(CallData* calld, Attempt* attempt,
     return;
   }
   if (calld->method_policy == nullptr || status == GRPC_STATUS_OK) {
-    // Success needs no retry decision (nor a backoff seeded from the OS).
+    // Success needs no retry decision (nor a backoff seeded from the OS);
+    // its latency is what a later retry of the method must fit.
+    if (status == GRPC_STATUS_OK) {
+      grpcr_method_stats_on_attempt_ok(
+          calld->method_stats, grpcr_internal_now_ns() - attempt->start_ns);
+    }
     SaveResult(calld, attempt);
     Finish(calld, status, closures);
     return;
@@ -238,6 +244,8 @@ void Decide(CallData* calld, Attempt* attempt,
     outcome.breaker = grpcr_policy_breaker(calld->policy.get());
     outcome.ticket = &calld->ticket;
   }
+  grpcr_method_stats_median_ok_ns(calld->method_stats,
+                                  &outcome.median_attempt_ns);
   absl::optional<grpc_core::Duration> pushback =
       attempt->to.trailing_md->get(grpc_core::GrpcRetryPushbackMsMetadata());
   if (pushback.has_value()) {
@@ -279,6 +287,11 @@ void Decide(CallData* calld, Attempt* attempt,
     grpcr_stats_on_budget_denied(calld->chand->stats);
   } else if (verdict == GRPCR_RETRY_NO_BREAKER) {
     grpcr_stats_on_breaker_stopped_retry(calld->chand->stats);
+  } else if (verdict == GRPCR_RETRY_NO_DEADLINE ||
+             verdict == GRPCR_RETRY_NO_TIME) {
+    // Ends now with this status, not in a backoff that runs into the
+    // deadline.
+    grpcr_method_stats_on_retry_skipped_deadline(calld->method_stats);
   }
   SaveResult(calld, attempt);
   Finish(calld, status, closures);
@@ -470,13 +483,13 @@ grpc_error_handle InitChildStack(CallData* calld, Attempt* attempt) {
   return error;
 }
 
-// Starts the next attempt. Called holding the combiner; yields it.
-void StartAttempt(CallData* calld) {
+void StartAttempt(CallData* calld, int64_t now) {
   ChannelData* chand = calld->chand;
   const uint32_t number = ++calld->attempts;
   const bool on_parent = number == 1;
   auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number, on_parent);
   calld->current = attempt;
+  attempt->start_ns = now;
   grpc_error_handle error;
   if (!on_parent) error = InitChildStack(calld, attempt);
   grpcr_stats_on_attempt(chand->stats, number);
@@ -607,7 +620,7 @@ void StartFirstActiveBatch(CallData* calld,
     closures.RunClosures(calld->call_combiner);
     return;
   }
-  StartAttempt(calld);
+  StartAttempt(calld, now);
 }
 
 }  // namespace grpcr

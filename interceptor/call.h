@@ -173,6 +173,7 @@ struct Attempt {
   bool committed = false;
   bool retried = false;    // another attempt follows: drop its data when done
   bool sent = false;       // its request was written: it is at the server
+  int64_t start_ns = 0;    // when it started (its latency, if it ends OK)
 
   // Callbacks still to come; the child's initial ref goes with the last.
   int pending = 4;

@@ -218,6 +218,21 @@ static void emit_per_method(FILE *f, const char *name, const series *c,
 EMIT_METHOD(emit_method_requests, requests)
 EMIT_METHOD(emit_method_attempts, attempts)
 EMIT_METHOD(emit_method_retries, retries)
+EMIT_METHOD(emit_method_skipped_deadline, retries_skipped_deadline)
+
+/* The median successful attempt, per method (0 until it is known). */
+static void emit_method_median(FILE *f, const char *name, const series *c,
+                               format fmt) {
+  (void)fmt;
+  for (size_t i = 0; i < c->s->method_count; i++) {
+    const grpcr_method_snapshot *m = &c->s->methods[i];
+    char buf[32];
+    grpcr_text_format_double(buf, sizeof(buf), m->median_attempt_s);
+    fprintf(f, "%s{%s,method=\"", name, c->labels);
+    grpcr_text_write_label_value(f, method_label(m));
+    fprintf(f, "\"} %s\n", buf);
+  }
+}
 
 static void emit_method_calls(FILE *f, const char *name, const series *c,
                               format fmt) {
@@ -466,6 +481,15 @@ static const family kFamilies[] = {
     {{"grpcr_method_retries_total", GRPCR_METRIC_COUNTER,
       "Retries of the calls ended, by method."},
      has_methods, emit_method_retries, NULL},
+    {{"grpcr_method_retries_skipped_deadline_total", GRPCR_METRIC_COUNTER,
+      "Retries not made because the call's deadline could not fit them "
+      "(the backoff passes it, or less time than the method's median "
+      "successful attempt would be left), by method."},
+     has_methods, emit_method_skipped_deadline, NULL},
+    {{"grpcr_method_attempt_median_seconds", GRPCR_METRIC_GAUGE,
+      "The median of the method's last 64 successful attempts (0 until 10 "
+      "exist), by method."},
+     has_methods, emit_method_median, NULL},
     {{"grpcr_method_calls_total", GRPCR_METRIC_COUNTER,
       "Calls ended, by method and final status code."},
      has_methods, emit_method_calls, NULL},

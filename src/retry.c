@@ -15,6 +15,7 @@ static const char *const verdict_names[] = {
     [GRPCR_RETRY_NO_DEADLINE] = "NO_DEADLINE",
     [GRPCR_RETRY_NO_BUDGET] = "NO_BUDGET",
     [GRPCR_RETRY_NO_BREAKER] = "NO_BREAKER",
+    [GRPCR_RETRY_NO_TIME] = "NO_TIME",
 };
 
 const char *grpcr_retry_verdict_name(grpcr_retry_verdict v) {
@@ -68,6 +69,14 @@ grpcr_retry_verdict grpcr_retry_decide(const grpcr_retry_policy *policy,
           ? grpcr_backoff_pushback_ns(backoff, outcome->pushback_ns)
           : grpcr_backoff_next_ns(backoff);
   if (past_deadline(now_ns, delay, deadline_ns)) return GRPCR_RETRY_NO_DEADLINE;
+  /* The retry starts at now + delay <= deadline: would a typical attempt
+   * still fit? (now + delay + median may overflow; the subtraction from the
+   * deadline cannot, past_deadline having passed.) */
+  if (outcome->median_attempt_ns > 0 && deadline_ns != GRPCR_NO_DEADLINE &&
+      (deadline_ns < INT64_MIN + outcome->median_attempt_ns ||
+       past_deadline(now_ns, delay, deadline_ns - outcome->median_attempt_ns))) {
+    return GRPCR_RETRY_NO_TIME;
+  }
   if (outcome->breaker != NULL &&
       !grpcr_breaker_admits_retry(outcome->breaker, outcome->ticket, now_ns)) {
     return GRPCR_RETRY_NO_BREAKER;

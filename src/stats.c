@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "latency.h"
+
 /* Counters are atomics so the call path never takes a lock. Increments are
  * release and the snapshot's loads acquire: that is what makes the snapshot's
  * read order (latest event of a call first, see snapshot_entry) a guarantee
@@ -54,6 +56,8 @@ struct grpcr_method_stats {
   _Atomic uint64_t retries_sum;
   _Atomic uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS];
   _Atomic uint64_t delay_sum_ns;
+  _Atomic uint64_t retries_skipped_deadline;
+  grpcr_latency latency;
 };
 
 struct grpcr_registry {
@@ -378,6 +382,20 @@ void grpcr_method_stats_on_final(grpcr_method_stats *m, uint32_t attempts,
   inc(&m->status_counts[code]);
 }
 
+void grpcr_method_stats_on_attempt_ok(grpcr_method_stats *m,
+                                      int64_t latency_ns) {
+  if (m != NULL) grpcr_latency_add(&m->latency, latency_ns);
+}
+
+bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m, int64_t *out) {
+  *out = 0;
+  return m != NULL && grpcr_latency_median(&m->latency, out, NULL);
+}
+
+void grpcr_method_stats_on_retry_skipped_deadline(grpcr_method_stats *m) {
+  if (m != NULL) inc(&m->retries_skipped_deadline);
+}
+
 double grpcr_stats_wait_quantile(
     const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS], double q) {
   uint64_t total = 0;
@@ -467,6 +485,10 @@ static int snapshot_methods(grpcr_channel_stats *s,
       q->retried_calls += q->retries_buckets[k];
     }
     q->delay_sum_s = (double)load(&m->delay_sum_ns) / 1e9;
+    q->retries_skipped_deadline = load(&m->retries_skipped_deadline);
+    int64_t median = 0;
+    grpcr_latency_median(&m->latency, &median, &q->latency_samples);
+    q->median_attempt_s = (double)median / 1e9;
     for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
       q->delay_buckets[k] = load(&m->delay_buckets[k]);
     q->method = strdup(m->method);

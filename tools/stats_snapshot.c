@@ -79,7 +79,9 @@ static size_t retries_bucket(double ub) {
   X(requests) X(attempts) X(retries) X(budget_denied) X(breaker_rejected) \
   X(breaker_stopped_retries) X(instance) X(throttled)                    \
   X(finished) X(local_errors) X(committed_too_large) X(config_updates)
-#define METHOD_SAME_FIELDS(X) X(requests) X(attempts) X(retries)
+#define METHOD_SAME_FIELDS(X)                                             \
+  X(requests) X(attempts) X(retries) X(retries_skipped_deadline)          \
+  X(latency_samples)
 #define BREAKER_SAME_FIELDS(X)                                            \
   X(calls_in_window) X(failures_in_window) X(rejected_total)              \
   X(transitions_total) X(opened_total) X(stale_results_total)             \
@@ -146,6 +148,7 @@ static bool method_from(grpcr_method_snapshot *o,
   o->method = strdup(from->method);
   if (o->method == NULL) return false;
   METHOD_SAME_FIELDS(COPY)
+  o->median_attempt_s = from->median_attempt_seconds;
   statuses_from(o->status_counts, from->status_counts, from->n_status_counts);
   const Grpcr__V1__RetriesHistogram *r = from->retries_per_call;
   if (r != NULL) {

@@ -35,15 +35,17 @@ static const bool kRightAlign[NCOLS] = {
 
 enum {
   MCOL_CHANNEL, MCOL_METHOD, MCOL_REQUESTS, MCOL_ATTEMPTS, MCOL_RETRIES,
-  MCOL_PER_CALL, MCOL_OK, MCOL_NOT_OK, MCOL_P50, MCOL_P99, NMCOLS
+  MCOL_PER_CALL, MCOL_SKIPPED, MCOL_OK, MCOL_NOT_OK, MCOL_P50, MCOL_P99,
+  MCOL_MEDIAN, NMCOLS
 };
 
 static const char *const kMethodHeaders[NMCOLS] = {
     "CHANNEL",      "METHOD", "REQUESTS", "ATTEMPTS",  "RETRIES",
-    "RETRIES/CALL", "OK",     "NOT OK",   "DELAY P50", "DELAY P99"};
+    "RETRIES/CALL", "NO TIME", "OK",      "NOT OK",    "DELAY P50",
+    "DELAY P99",    "MEDIAN OK"};
 
 static const bool kMethodRightAlign[NMCOLS] = {
-    false, false, true, true, true, true, true, true, true, true};
+    false, false, true, true, true, true, true, true, true, true, true, true};
 
 _Static_assert((int)NMCOLS <= (int)NCOLS, "table_print sizes for NCOLS");
 
@@ -176,6 +178,13 @@ static bool method_row(char **cells, const grpcr_channel_snapshot *c,
     snprintf(buf, sizeof(buf), "%.2f",
              (double)m->retries / (double)m->requests);
   cells[MCOL_PER_CALL] = strdup(calls ? buf : "-");
+  if (m != NULL)
+    snprintf(buf, sizeof(buf), "%" PRIu64, m->retries_skipped_deadline);
+  cells[MCOL_SKIPPED] = strdup(m != NULL ? buf : "-");
+  const bool median = m != NULL && m->latency_samples > 0 &&
+                      m->median_attempt_s > 0;
+  if (median) fmt_ms(buf, sizeof(buf), m->median_attempt_s);
+  cells[MCOL_MEDIAN] = strdup(median ? buf : "-");
   snprintf(buf, sizeof(buf), "%" PRIu64, ok);
   cells[MCOL_OK] = strdup(m != NULL ? buf : "-");
   snprintf(buf, sizeof(buf), "%" PRIu64, not_ok);

@@ -30,6 +30,10 @@ typedef enum {
   GRPCR_RETRY_NO_DEADLINE,  /* the retry would start after the deadline */
   GRPCR_RETRY_NO_BUDGET,    /* the retry budget denied it (counted there) */
   GRPCR_RETRY_NO_BREAKER,   /* the breaker admits no attempt of this call */
+  /* The time the retry would have before the deadline is less than the
+   * method's median successful-attempt latency: it would most likely
+   * end on the deadline. */
+  GRPCR_RETRY_NO_TIME,
 } grpcr_retry_verdict;
 
 /* "YES", "NO_SUCCESS", ...; NULL outside the enum. */
@@ -46,10 +50,14 @@ typedef struct {
    * (grpcr_breaker_admits_retry). */
   grpcr_breaker *breaker;
   const grpcr_breaker_ticket *ticket;
+  /* The method's median successful-attempt latency; 0: not known yet (too
+   * few samples), and then no retry is refused for it. */
+  int64_t median_attempt_ns;
 } grpcr_attempt_outcome;
 
 /* Checks, in this order: success, retryable status, committed, attempts,
- * pushback, deadline (now + delay > deadline_ns: no), breaker, budget. The
+ * pushback, deadline (now + delay > deadline_ns: no), time (deadline_ns -
+ * (now + delay) < median_attempt_ns: no), breaker, budget. The
  * budget is asked last, so only a retry that would otherwise happen spends
  * or is denied. budget may be NULL (unlimited). On YES, *delay_ns is the
  * wait; the shim asks grpcr_breaker_admits_retry again when it is due. */

@@ -115,6 +115,12 @@ GRPCR_API double grpcr_stats_retries_bound(size_t i);
 
 typedef struct grpcr_method_stats grpcr_method_stats;
 
+/* The retry decision's view of a method's latency: the median of its last
+ * GRPCR_LATENCY_SAMPLES successful attempts (start to OK status) on the
+ * channel, once GRPCR_LATENCY_MIN_SAMPLES exist. */
+#define GRPCR_LATENCY_SAMPLES 64
+#define GRPCR_LATENCY_MIN_SAMPLES 10
+
 /* The entry of method (a full path, "/pkg.Service/Method", len bytes) on
  * the channel, created if new; the GRPCR_METHOD_OTHER entry if method is
  * NULL, if the channel already has GRPCR_METHOD_STATS_MAX methods, or on
@@ -130,6 +136,19 @@ GRPCR_API grpcr_method_stats *grpcr_stats_method(grpcr_channel_stats *s,
 GRPCR_API void grpcr_method_stats_on_final(grpcr_method_stats *m,
                                            uint32_t attempts, int code,
                                            int64_t retry_delay_ns);
+/* An attempt of the method ended OK latency_ns after it started. NULL m is
+ * a no-op. */
+GRPCR_API void grpcr_method_stats_on_attempt_ok(grpcr_method_stats *m,
+                                                int64_t latency_ns);
+/* The median of the method's recent successful attempts: false (and *out
+ * 0) with fewer than GRPCR_LATENCY_MIN_SAMPLES, or for NULL m. */
+GRPCR_API bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m,
+                                               int64_t *out);
+/* A retry not made because the call's deadline could not fit it (the
+ * backoff alone passes it, or what would be left is less than the median
+ * above). NULL m is a no-op. */
+GRPCR_API void grpcr_method_stats_on_retry_skipped_deadline(
+    grpcr_method_stats *m);
 
 typedef struct {
   char *method; /* "/pkg.Service/Method" or GRPCR_METHOD_OTHER */
@@ -143,6 +162,9 @@ typedef struct {
   uint64_t retries_sum;
   uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS]; /* not cumulative */
   double delay_sum_s;
+  uint64_t retries_skipped_deadline; /* grpcr_method_stats_on_retry_... */
+  double median_attempt_s;  /* 0 until GRPCR_LATENCY_MIN_SAMPLES */
+  uint32_t latency_samples; /* successful attempts the median is over */
 } grpcr_method_snapshot;
 
 typedef struct {

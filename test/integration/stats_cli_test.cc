@@ -335,8 +335,8 @@ TEST_F(StatsCliMethodsTest, ByMethodTableHasARowPerChannelAndMethod) {
   const std::string header = r.out.substr(0, r.out.find('\n'));
   size_t at = 0;
   for (const char* col : {"CHANNEL", "METHOD", "REQUESTS", "ATTEMPTS",
-                          "RETRIES", "RETRIES/CALL", "OK", "NOT OK",
-                          "DELAY P50", "DELAY P99"}) {
+                          "RETRIES", "RETRIES/CALL", "NO TIME", "OK",
+                          "NOT OK", "DELAY P50", "DELAY P99", "MEDIAN OK"}) {
     size_t p = header.find(col, at);
     EXPECT_NE(std::string::npos, p) << col << " in order in " << header;
     if (p != std::string::npos) at = p + strlen(col);
@@ -346,10 +346,12 @@ TEST_F(StatsCliMethodsTest, ByMethodTableHasARowPerChannelAndMethod) {
   // 0.4975 s. Say: 3 calls, 11 attempts, 8 retries; delays 15 ms (in
   // (0.01, 0.025]) and 2.5 s (in (1, 2.5]): p50 25 ms, p99 2.47 s.
   EXPECT_EQ((std::vector<std::string>{name_, "other", "3", "3", "1", "0.33",
-                                      "1", "2", "375.0ms", "497.5ms"}),
+                                      "0", "1", "2", "375.0ms", "497.5ms",
+                                      "-"}),
             lines[1]) << r.out;
   EXPECT_EQ((std::vector<std::string>{name_, "/echo.Echo/Say", "3", "11", "8",
-                                      "2.67", "2", "1", "25.0ms", "2470ms"}),
+                                      "2.67", "0", "2", "1", "25.0ms",
+                                      "2470ms", "-"}),
             lines[2]) << r.out;
   // Columns line up: every row as wide as the header, but for the last
   // cell's own width (right-aligned, so all end together).
@@ -367,7 +369,7 @@ TEST_F(StatsCliMethodsTest, ByMethodShowsAChannelWithoutEndedCallsAsDashes) {
   auto lines = Words(r.out);
   ASSERT_EQ(2u, lines.size()) << r.out;
   EXPECT_EQ((std::vector<std::string>{idle_name_, "-", "-", "-", "-", "-",
-                                      "-", "-", "-", "-"}),
+                                      "-", "-", "-", "-", "-", "-"}),
             lines[1]) << r.out;
 }
 
@@ -413,7 +415,8 @@ TEST_F(StatsCliMethodsTest, JsonCarriesEveryMethodField) {
   grpcr_text_format_double(p99, sizeof(p99),
                            grpcr_stats_wait_quantile(say_delays, 0.99));
   const std::string keys =
-      "['attempts', 'method', 'requests', 'retries', 'retries_per_call', "
+      "['attempts', 'latency_samples', 'median_attempt_seconds', 'method', "
+      "'requests', 'retries', 'retries_per_call', 'retries_skipped_deadline', "
       "'retry_delay', 'status_counts']\n";
   const std::string bounds[2] = {
       "[(1, 1), (2, 0), (3, 0), (4, 0), (5, 0), (10, 0), (20, 0), (50, 0), "
@@ -474,10 +477,11 @@ TEST(StatsCliEndToEndTest, ByMethodShowsTheNamedMethodAndTheRestAsOther) {
            grpcr_stats_wait_quantile(delays, 0.99) * 1000);
   EXPECT_STREQ("17.5ms", p50);
   EXPECT_EQ((std::vector<std::string>{name, "other", "2", "2", "0", "0.00", "0",
-                                      "2", "-", "-"}),
+                                      "0", "2", "-", "-", "-"}),
             lines[1]) << r.out;
+  // Fewer than 10 successful attempts: no median yet.
   EXPECT_EQ((std::vector<std::string>{name, "/echo.Echo/Say", "3", "5", "2",
-                                      "0.67", "3", "0", p50, p99}),
+                                      "0.67", "0", "3", "0", p50, p99, "-"}),
             lines[2]) << r.out;
 
   if (!HaveCommand("python3")) GTEST_SKIP() << "python3 is not installed";

@@ -313,7 +313,8 @@ TEST(RetryVerdictTest, NamesCoverEveryVerdict) {
                "NO_DEADLINE");
   EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_BUDGET), "NO_BUDGET");
   EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_BREAKER), "NO_BREAKER");
-  EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)9), nullptr);
+  EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_TIME), "NO_TIME");
+  EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)10), nullptr);
   EXPECT_EQ(grpcr_retry_verdict_name((grpcr_retry_verdict)-1), nullptr);
 }
 
@@ -345,3 +346,51 @@ TEST(RetryErrorTest, ErrorNamesAndMessagesComeFromTheMap) {
 }
 
 }  // namespace
+
+// ---- no retry the deadline cannot fit ---------------------------------------
+
+// The first backoff is 100 ms (NONE jitter). With a 300 ms median attempt
+// and the deadline 350 ms away, the retry would start at 100 ms with
+// 250 ms left: less than the median, so no retry, and no budget spent.
+TEST_F(RetryTest, ARetryWithLessTimeLeftThanTheMedianAttemptIsNotMade) {
+  Budget(5);
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.median_attempt_ns = 300 * kMs;
+  EXPECT_EQ(Decide(o, 0, 350 * kMs), GRPCR_RETRY_NO_TIME);
+  EXPECT_EQ(delay_, 0);
+  EXPECT_EQ(Snap().retries_in_window, 0u);
+}
+
+TEST_F(RetryTest, TimeLeftEqualToTheMedianStillRetries) {
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.median_attempt_ns = 300 * kMs;
+  // Starts at 100 ms with exactly 300 ms left: not less than the median.
+  EXPECT_EQ(Decide(o, 0, 400 * kMs), GRPCR_RETRY_YES);
+  EXPECT_EQ(delay_, 100 * kMs);
+  grpcr_backoff_init(&backoff_, &policy_.backoff, 1);
+  EXPECT_EQ(Decide(o, 0, 400 * kMs - 1), GRPCR_RETRY_NO_TIME);
+}
+
+TEST_F(RetryTest, AnUnknownMedianOrNoDeadlineRefusesNothing) {
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.median_attempt_ns = 0;  // too few samples
+  EXPECT_EQ(Decide(o, 0, 101 * kMs), GRPCR_RETRY_YES);
+  o.median_attempt_ns = 3600 * kSec;
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_YES);
+}
+
+TEST_F(RetryTest, TheBackoffPastTheDeadlineIsCheckedFirst) {
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.median_attempt_ns = 1;
+  EXPECT_EQ(Decide(o, 0, 99 * kMs), GRPCR_RETRY_NO_DEADLINE);
+}
+
+TEST_F(RetryTest, TheTimeRuleNeverOverflows) {
+  grpcr_attempt_outcome o = Failed(kUnavailable, 1);
+  o.median_attempt_ns = INT64_MAX;
+  EXPECT_EQ(Decide(o, INT64_MIN + 1, INT64_MIN + 200 * kMs), GRPCR_RETRY_NO_TIME);
+  grpcr_backoff_init(&backoff_, &policy_.backoff, 1);
+  o.median_attempt_ns = INT64_MAX / 2;
+  EXPECT_EQ(Decide(o, 0, INT64_MAX - 1), GRPCR_RETRY_YES);
+  EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_TIME), "NO_TIME");
+}

@@ -678,3 +678,69 @@ TEST(StatsSnapshotTest, FinishedIsTheSumOfStatusCountsWhileCallsEnd) {
   reader.join();
   grpcr_registry_destroy(reg);
 }
+
+// ---------------------------------------------------------------------------
+// A method's recent successful-attempt latencies: the median the retry
+// decision compares with the time a retry would have (src/latency.c).
+
+TEST_F(MethodStatsTest, NoMedianBelowTheMinimumSamples) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* m = Method("/a.A/M");
+  int64_t median = -1;
+  for (int i = 0; i < GRPCR_LATENCY_MIN_SAMPLES - 1; i++) {
+    grpcr_method_stats_on_attempt_ok(m, 5 * kMs);
+  }
+  EXPECT_FALSE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(0, median);
+  grpcr_method_stats_on_attempt_ok(m, 5 * kMs);
+  EXPECT_TRUE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(5 * kMs, median);
+  EXPECT_FALSE(grpcr_method_stats_median_ok_ns(nullptr, &median));
+  EXPECT_EQ(0, median);
+}
+
+TEST_F(MethodStatsTest, TheMedianIsTheLowerMiddleOfTheLastSamples) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* m = Method("/a.A/M");
+  int64_t median = 0;
+  // 1..10 ms, shuffled: the lower middle of 10 is 5 ms; of 11, the 6th.
+  for (int v : {7, 3, 10, 1, 9, 5, 2, 8, 6, 4}) {
+    grpcr_method_stats_on_attempt_ok(m, v * kMs);
+  }
+  ASSERT_TRUE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(5 * kMs, median);
+  grpcr_method_stats_on_attempt_ok(m, 11 * kMs);
+  ASSERT_TRUE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(6 * kMs, median);
+  // Only the last GRPCR_LATENCY_SAMPLES count: a ring full of 1 s, then
+  // just over half of it replaced by 2 ms.
+  for (int i = 0; i < GRPCR_LATENCY_SAMPLES; i++) {
+    grpcr_method_stats_on_attempt_ok(m, 1000 * kMs);
+  }
+  ASSERT_TRUE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(1000 * kMs, median);
+  for (int i = 0; i < GRPCR_LATENCY_SAMPLES / 2 + 1; i++) {
+    grpcr_method_stats_on_attempt_ok(m, 2 * kMs);
+  }
+  ASSERT_TRUE(grpcr_method_stats_median_ok_ns(m, &median));
+  EXPECT_EQ(2 * kMs, median);
+  // Non-positive latencies are not samples.
+  grpcr_method_stats* n = Method("/a.A/N");
+  for (int i = 0; i < 50; i++) grpcr_method_stats_on_attempt_ok(n, 0);
+  EXPECT_FALSE(grpcr_method_stats_median_ok_ns(n, &median));
+}
+
+TEST_F(MethodStatsTest, SnapshotsCarryTheMedianAndTheSkippedRetries) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* m = Method("/a.A/M");
+  for (int i = 0; i < 12; i++) grpcr_method_stats_on_attempt_ok(m, 40 * kMs);
+  grpcr_method_stats_on_retry_skipped_deadline(m);
+  grpcr_method_stats_on_retry_skipped_deadline(m);
+  grpcr_method_stats_on_retry_skipped_deadline(nullptr);
+  grpcr_method_stats_on_final(m, 1, kUnavailable, 0);
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(1u, s.method_count);
+  EXPECT_EQ(2u, s.methods[0].retries_skipped_deadline);
+  EXPECT_DOUBLE_EQ(0.04, s.methods[0].median_attempt_s);
+  EXPECT_EQ(12u, s.methods[0].latency_samples);
+}
