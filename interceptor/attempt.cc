@@ -198,16 +198,87 @@ void StartRetryTimer(CallData* calld, int64_t delay_ns) {
   grpc_timer_init(&calld->retry_timer, when, &calld->retry_timer_fired);
 }
 
+// ---- perAttemptTimeout ------------------------------------------------------
+
+// The attempt answered (a message or its status) or was decided: its
+// timer, if armed, is cancelled (its callback then does nothing).
+void StopAttemptTimer(Attempt* attempt) {
+  if (!attempt->timeout_armed) return;
+  attempt->timeout_armed = false;
+  grpc_timer_cancel(&attempt->timeout_timer);
+}
+
+void AttemptTimeoutInCombiner(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  CallData* calld = attempt->calld;
+  // Still armed: nothing answered, and the attempt is not decided.
+  const bool due = error.ok() && attempt->timeout_armed;
+  attempt->timeout_armed = false;
+  Closures closures;
+  if (due && !attempt->decided && !attempt->committed &&
+      !attempt->got_trailing && !attempt->cancel_sent && !calld->finished) {
+    attempt->timed_out = true;
+    grpcr_method_stats_on_attempt_timeout(calld->method_stats);
+    const int64_t ms = calld->method_policy->per_attempt_timeout_ns / 1000000;
+    grpc_error_handle timeout = StatusError(
+        GRPC_STATUS_DEADLINE_EXCEEDED,
+        absl::StrFormat("resilience: attempt timeout: attempt %u had no "
+                        "response within the perAttemptTimeout of %" PRId64
+                        " ms",
+                        attempt->number, ms));
+    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
+      gpr_log(GPR_INFO, "resilience[%s] call=%p: attempt %u timed out",
+              calld->chand->name.c_str(), calld, attempt->number);
+    }
+    if (!attempt->started) {
+      attempt->cancel_pending = true;  // sent behind its batch
+      attempt->cancel_error = timeout;
+    } else {
+      closures.Add(PrepareAttemptCancel(attempt, timeout), absl::OkStatus(),
+                   "resilience: attempt timeout");
+    }
+  }
+  closures.RunClosures(calld->call_combiner);
+  GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: attempt timeout");
+}
+
+void AttemptTimeoutFired(void* arg, grpc_error_handle error) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  GRPC_CLOSURE_INIT(&attempt->timeout_in_combiner, AttemptTimeoutInCombiner,
+                    attempt, nullptr);
+  GRPC_CALL_COMBINER_START(attempt->calld->call_combiner,
+                           &attempt->timeout_in_combiner, error,
+                           "resilience: attempt timeout");
+}
+
+void ArmAttemptTimer(CallData* calld, Attempt* attempt) {
+  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: attempt timeout");
+  attempt->timeout_armed = true;
+  GRPC_CLOSURE_INIT(&attempt->timeout_fired, AttemptTimeoutFired, attempt,
+                    nullptr);
+  ExecCtx::Get()->InvalidateNow();
+  grpc_timer_init(&attempt->timeout_timer,
+                  Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(
+                                         calld->method_policy
+                                             ->per_attempt_timeout_ns),
+                  &attempt->timeout_fired);
+}
+
 // Runs once the attempt's receive callbacks have all arrived: retry or
 // finish. Called holding the combiner; adds what must run to closures.
 void Decide(CallData* calld, Attempt* attempt,
             Closures* closures) {
   attempt->decided = true;
+  StopAttemptTimer(attempt);
   calld->current = nullptr;
   LearnConfig(calld, attempt);
   SavePeer(calld, attempt);
-  const int status = StatusFrom(attempt->recv_trailing_md_error,
-                                attempt->to.trailing_md, calld->deadline);
+  // An attempt the policy's timer cancelled ended on a deadline of ours,
+  // whatever the transport made of the cancel.
+  const int status = attempt->timed_out
+                         ? GRPC_STATUS_DEADLINE_EXCEEDED
+                         : StatusFrom(attempt->recv_trailing_md_error,
+                                      attempt->to.trailing_md, calld->deadline);
   const char* name = calld->chand->name.c_str();
   if (IsClientLimitError(attempt->recv_message_error) ||
       IsClientLimitError(attempt->recv_trailing_md_error)) {
@@ -240,6 +311,7 @@ void Decide(CallData* calld, Attempt* attempt,
   outcome.status = status;
   outcome.attempts_done = calld->attempts;
   outcome.committed = attempt->committed;
+  outcome.attempt_timed_out = attempt->timed_out;
   if (calld->breaker_admitted) {
     outcome.breaker = grpcr_policy_breaker(calld->policy.get());
     outcome.ticket = &calld->ticket;
@@ -339,7 +411,10 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   // Before a committed attempt hands this error to the application (whose
   // surface then cancels the call with it).
   if (IsClientLimitError(error)) MarkLocal(attempt->calld);
-  if (attempt->to.message->has_value()) attempt->committed = true;
+  if (attempt->to.message->has_value()) {
+    attempt->committed = true;
+    StopAttemptTimer(attempt);  // the server answered: the clock stops
+  }
   AfterAttemptReceive(attempt);
 }
 
@@ -347,6 +422,7 @@ void AttemptRecvTrailingMdReady(void* arg, grpc_error_handle error) {
   auto* attempt = static_cast<Attempt*>(arg);
   attempt->got_trailing = true;
   attempt->recv_trailing_md_error = error;
+  StopAttemptTimer(attempt);
   AfterAttemptReceive(attempt);
 }
 
@@ -423,9 +499,13 @@ void AttemptStartInCombiner(void* arg, grpc_error_handle) {
   if (attempt->cancel_pending) {
     // Cancelled while this start hopped the exec_ctx: queue the cancel
     // behind the batch (we hold the combiner, so it waits its turn).
-    GRPC_CALL_COMBINER_START(calld->call_combiner,
-                             PrepareAttemptCancel(attempt, calld->cancel_error),
-                             absl::OkStatus(), "resilience: cancel attempt");
+    // The application's cancel, or the attempt's own timeout.
+    GRPC_CALL_COMBINER_START(
+        calld->call_combiner,
+        PrepareAttemptCancel(attempt, attempt->cancel_error.ok()
+                                          ? calld->cancel_error
+                                          : attempt->cancel_error),
+        absl::OkStatus(), "resilience: cancel attempt");
   }
   grpc_call_next_op(attempt->elem0,
                     &attempt->batch);
@@ -563,6 +643,10 @@ void StartAttempt(CallData* calld, int64_t now) {
   if (GRPC_TRACE_FLAG_ENABLED(trace)) {
     gpr_log(GPR_INFO, "resilience[%s] call=%p: starting attempt %u",
             chand->name.c_str(), calld, number);
+  }
+  if (calld->method_policy != nullptr &&
+      calld->method_policy->per_attempt_timeout_ns > 0) {
+    ArmAttemptTimer(calld, attempt);
   }
   if (on_parent) {
     // The application's own stack: its first batch goes down as it would

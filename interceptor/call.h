@@ -174,6 +174,13 @@ struct Attempt {
   bool retried = false;    // another attempt follows: drop its data when done
   bool sent = false;       // its request was written: it is at the server
   int64_t start_ns = 0;    // when it started (its latency, if it ends OK)
+  // perAttemptTimeout: the timer, armed until a response message, the
+  // status or the decision stops it; and whether it cancelled the attempt.
+  grpc_timer timeout_timer;
+  bool timeout_armed = false;
+  bool timed_out = false;
+  grpc_closure timeout_fired;
+  grpc_closure timeout_in_combiner;
 
   // Callbacks still to come; the child's initial ref goes with the last.
   int pending = 4;

@@ -81,6 +81,12 @@ constexpr int64_t kDeadlineSlackNs = 5 * 1000000;
 
 grpcr_status_origin OriginOf(const CallData* calld, int status) {
   if (calld->local) return GRPCR_ORIGIN_LOCAL;
+  // Its last attempt was cancelled by perAttemptTimeout: a deadline the
+  // client enforced on an attempt at the server (slow, under a slow-call
+  // rule; not accepted, for the throttle).
+  if (calld->final_attempt != nullptr && calld->final_attempt->timed_out) {
+    return GRPCR_ORIGIN_DEADLINE;
+  }
   if (calld->app_cancelled || !calld->cancel_error.ok()) {
     return GRPCR_ORIGIN_CANCELLED;
   }

@@ -109,6 +109,7 @@ static void method_msg_fill(method_msg *m, const grpcr_method_snapshot *s) {
   m->m.retries_skipped_deadline = s->retries_skipped_deadline;
   m->m.median_attempt_seconds = s->median_attempt_s;
   m->m.latency_samples = s->latency_samples;
+  m->m.attempt_timeouts = s->attempt_timeouts;
   statuses_msg_fill(&m->statuses, s->status_counts);
   m->m.n_status_counts = GRPCR_STATUS_COUNT;
   m->m.status_counts = m->statuses.ptrs;

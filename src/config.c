@@ -342,6 +342,10 @@ static void check_retry(checker *c, const grpcr_json *v, const char *path,
       read_codes(c, f, m->value,
                  "OK cannot be retried: it is not a failure",
                  &out->retryable_codes);
+    } else if (key_is(m, "perAttemptTimeout")) {
+      read_duration(c, f, m->value, GRPCR_PER_ATTEMPT_TIMEOUT_NS_MIN, false,
+                    GRPCR_PER_ATTEMPT_TIMEOUT_NS_MAX,
+                    &out->per_attempt_timeout_ns);
     } else {
       add_error(c, f, "unknown field");
     }

@@ -219,6 +219,7 @@ EMIT_METHOD(emit_method_requests, requests)
 EMIT_METHOD(emit_method_attempts, attempts)
 EMIT_METHOD(emit_method_retries, retries)
 EMIT_METHOD(emit_method_skipped_deadline, retries_skipped_deadline)
+EMIT_METHOD(emit_method_attempt_timeouts, attempt_timeouts)
 
 /* The median successful attempt, per method (0 until it is known). */
 static void emit_method_median(FILE *f, const char *name, const series *c,
@@ -486,6 +487,10 @@ static const family kFamilies[] = {
       "(the backoff passes it, or less time than the method's median "
       "successful attempt would be left), by method."},
      has_methods, emit_method_skipped_deadline, NULL},
+    {{"grpcr_method_attempt_timeouts_total", GRPCR_METRIC_COUNTER,
+      "Attempts cancelled by perAttemptTimeout (no response message or "
+      "status in time), by method."},
+     has_methods, emit_method_attempt_timeouts, NULL},
     {{"grpcr_method_attempt_median_seconds", GRPCR_METRIC_GAUGE,
       "The median of the method's last 64 successful attempts (0 until 10 "
       "exist), by method."},

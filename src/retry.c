@@ -55,7 +55,9 @@ grpcr_retry_verdict grpcr_retry_decide(const grpcr_retry_policy *policy,
                                        int64_t *delay_ns) {
   if (delay_ns != NULL) *delay_ns = 0;
   if (outcome->status == 0) return GRPCR_RETRY_NO_SUCCESS;
-  if (!retryable(policy, outcome->status)) return GRPCR_RETRY_NO_STATUS;
+  if (!outcome->attempt_timed_out && !retryable(policy, outcome->status)) {
+    return GRPCR_RETRY_NO_STATUS;
+  }
   if (outcome->committed) return GRPCR_RETRY_NO_COMMITTED;
   if (outcome->attempts_done >= policy->max_attempts) {
     return GRPCR_RETRY_NO_ATTEMPTS;

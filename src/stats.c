@@ -57,6 +57,7 @@ struct grpcr_method_stats {
   _Atomic uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS];
   _Atomic uint64_t delay_sum_ns;
   _Atomic uint64_t retries_skipped_deadline;
+  _Atomic uint64_t attempt_timeouts;
   grpcr_latency latency;
 };
 
@@ -396,6 +397,10 @@ void grpcr_method_stats_on_retry_skipped_deadline(grpcr_method_stats *m) {
   if (m != NULL) inc(&m->retries_skipped_deadline);
 }
 
+void grpcr_method_stats_on_attempt_timeout(grpcr_method_stats *m) {
+  if (m != NULL) inc(&m->attempt_timeouts);
+}
+
 double grpcr_stats_wait_quantile(
     const uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS], double q) {
   uint64_t total = 0;
@@ -486,6 +491,7 @@ static int snapshot_methods(grpcr_channel_stats *s,
     }
     q->delay_sum_s = (double)load(&m->delay_sum_ns) / 1e9;
     q->retries_skipped_deadline = load(&m->retries_skipped_deadline);
+    q->attempt_timeouts = load(&m->attempt_timeouts);
     int64_t median = 0;
     grpcr_latency_median(&m->latency, &median, &q->latency_samples);
     q->median_attempt_s = (double)median / 1e9;

@@ -81,7 +81,7 @@ static size_t retries_bucket(double ub) {
   X(finished) X(local_errors) X(committed_too_large) X(config_updates)
 #define METHOD_SAME_FIELDS(X)                                             \
   X(requests) X(attempts) X(retries) X(retries_skipped_deadline)          \
-  X(latency_samples)
+  X(latency_samples) X(attempt_timeouts)
 #define BREAKER_SAME_FIELDS(X)                                            \
   X(calls_in_window) X(failures_in_window) X(rejected_total)              \
   X(transitions_total) X(opened_total) X(stale_results_total)             \

@@ -34,6 +34,8 @@ extern "C" {
 #define GRPCR_PROBE_TIMEOUT_NS_MAX (24LL * 3600LL * 1000000000LL) /* 1 day */
 #define GRPCR_SLOW_CALL_NS_MIN (1000000LL)                     /* 1 ms */
 #define GRPCR_SLOW_CALL_NS_MAX (3600LL * 1000000000LL)         /* 1 h */
+#define GRPCR_PER_ATTEMPT_TIMEOUT_NS_MIN (1000000LL)           /* 1 ms */
+#define GRPCR_PER_ATTEMPT_TIMEOUT_NS_MAX (3600LL * 1000000000LL) /* 1 h */
 #define GRPCR_MINIMUM_CALLS_LIMIT 1000000u
 #define GRPCR_HALF_OPEN_MAX_CALLS_LIMIT 1000u
 
@@ -43,6 +45,10 @@ typedef struct {
   grpcr_backoff_policy backoff;   /* initialBackoff 0.1s, maxBackoff 10s,
                                      backoffMultiplier 2, jitter FULL */
   grpcr_code_set retryable_codes; /* default {UNAVAILABLE}; never OK */
+  /* perAttemptTimeout: an attempt with no response message or status this
+   * long after it started is cancelled and retried as a retryable failure;
+   * 0: none (GRPCR_PER_ATTEMPT_TIMEOUT_NS_MIN..MAX). */
+  int64_t per_attempt_timeout_ns;
 } grpcr_retry_policy;
 
 /* The top-level "resilience" block. */

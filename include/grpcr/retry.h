@@ -53,9 +53,13 @@ typedef struct {
   /* The method's median successful-attempt latency; 0: not known yet (too
    * few samples), and then no retry is refused for it. */
   int64_t median_attempt_ns;
+  /* The attempt was cancelled by the policy's perAttemptTimeout: a
+   * retryable failure whatever retryable_codes says. */
+  bool attempt_timed_out;
 } grpcr_attempt_outcome;
 
-/* Checks, in this order: success, retryable status, committed, attempts,
+/* Checks, in this order: success, retryable status (an attempt timeout
+ * always is), committed, attempts,
  * pushback, deadline (now + delay > deadline_ns: no), time (deadline_ns -
  * (now + delay) < median_attempt_ns: no), breaker, budget. The
  * budget is asked last, so only a retry that would otherwise happen spends

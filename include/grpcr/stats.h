@@ -149,6 +149,8 @@ GRPCR_API bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m,
  * above). NULL m is a no-op. */
 GRPCR_API void grpcr_method_stats_on_retry_skipped_deadline(
     grpcr_method_stats *m);
+/* An attempt cancelled by perAttemptTimeout. NULL m is a no-op. */
+GRPCR_API void grpcr_method_stats_on_attempt_timeout(grpcr_method_stats *m);
 
 typedef struct {
   char *method; /* "/pkg.Service/Method" or GRPCR_METHOD_OTHER */
@@ -163,6 +165,7 @@ typedef struct {
   uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS]; /* not cumulative */
   double delay_sum_s;
   uint64_t retries_skipped_deadline; /* grpcr_method_stats_on_retry_... */
+  uint64_t attempt_timeouts; /* attempts cancelled by perAttemptTimeout */
   double median_attempt_s;  /* 0 until GRPCR_LATENCY_MIN_SAMPLES */
   uint32_t latency_samples; /* successful attempts the median is over */
 } grpcr_method_snapshot;

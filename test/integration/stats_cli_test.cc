@@ -415,7 +415,8 @@ TEST_F(StatsCliMethodsTest, JsonCarriesEveryMethodField) {
   grpcr_text_format_double(p99, sizeof(p99),
                            grpcr_stats_wait_quantile(say_delays, 0.99));
   const std::string keys =
-      "['attempts', 'latency_samples', 'median_attempt_seconds', 'method', "
+      "['attempt_timeouts', 'attempts', 'latency_samples', "
+      "'median_attempt_seconds', 'method', "
       "'requests', 'retries', 'retries_per_call', 'retries_skipped_deadline', "
       "'retry_delay', 'status_counts']\n";
   const std::string bounds[2] = {

@@ -107,3 +107,165 @@ TEST_F(DeadlineRuleTest, ARetryThatFitsIsMade) {
 
 }  // namespace
 }  // namespace grpcr_test
+
+namespace grpcr_test {
+namespace {
+
+// perAttemptTimeout (docs/semantics.md): an attempt with no response
+// message or status that long after it started is cancelled (the server
+// sees it cancelled) and retried as a retryable failure.
+class AttemptTimeoutTest : public BreakerFixture {
+ protected:
+  static RetrySpec Spec(int max_attempts, const std::string& timeout,
+                        std::vector<std::string> codes = {"UNAVAILABLE"}) {
+    RetrySpec spec;
+    spec.max_attempts = max_attempts;
+    spec.initial_backoff = "0.01s";
+    spec.max_backoff = "0.01s";
+    spec.codes = std::move(codes);
+    spec.per_attempt_timeout = timeout;
+    return spec;
+  }
+  // The server holds the first `held` arrivals (never answers them), and
+  // answers the rest OK; headers_first: the held ones send response
+  // headers first.
+  void HoldFirst(int held, bool headers_first = false) {
+    server_.SetHandler([held, headers_first](const Arrival&, int index) {
+      Reply r;
+      if (index < held) {
+        r.hold = true;
+        r.initial_metadata_first = headers_first;
+      }
+      return r;
+    });
+  }
+  grpcr_method_snapshot SayStats() {
+    grpcr_channel_snapshot* snaps = nullptr;
+    size_t n = 0;
+    EXPECT_EQ(grpcr_stats_get(name_.c_str(), &snaps, &n), 0);
+    grpcr_method_snapshot out = {};
+    for (size_t i = 0; n == 1 && i < snaps[0].method_count; i++) {
+      if (std::string(snaps[0].methods[i].method) == kSayMethod) {
+        out = snaps[0].methods[i];
+      }
+    }
+    out.method = nullptr;
+    grpcr_channel_snapshots_free(snaps, n);
+    return out;
+  }
+};
+
+TEST_F(AttemptTimeoutTest, AHeldAttemptIsCancelledAndRetried) {
+  HoldFirst(1);
+  ChannelPtr ch = Channel(Spec(3, "0.1s"));
+  const int64_t start = NowNs();
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 5000);
+  const int64_t took_ms = (NowNs() - start) / 1000000;
+  EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;
+  EXPECT_EQ(2, server_.arrival_count());
+  // The held attempt is cancelled at the server, not left running.
+  EXPECT_TRUE(server_.WaitForCancelled(1, 2000));
+  EXPECT_EQ(1, server_.cancelled_count());
+  // 100 ms, the 10 ms backoff, the second attempt: well under the 5 s
+  // deadline (a loaded machine gets up to 1 s).
+  EXPECT_GE(took_ms, 100);
+  EXPECT_LT(took_ms, 1000);
+  grpcr_method_snapshot m = SayStats();
+  EXPECT_EQ(1u, m.attempt_timeouts);
+  EXPECT_EQ(2u, m.attempts);
+  EXPECT_EQ(1u, m.retries);
+}
+
+TEST_F(AttemptTimeoutTest, TheLastAttemptTimingOutEndsDeadlineExceeded) {
+  HoldFirst(100);
+  ChannelPtr ch = Channel(Spec(2, "0.1s"));
+  const int64_t start = NowNs();
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 5000);
+  const int64_t took_ms = (NowNs() - start) / 1000000;
+  EXPECT_EQ(GRPC_STATUS_DEADLINE_EXCEEDED, r.status);
+  EXPECT_EQ(0u, r.details.find("resilience: attempt timeout: attempt 2 had "
+                               "no response within the perAttemptTimeout of "
+                               "100 ms"))
+      << r.details;
+  EXPECT_EQ(2, server_.arrival_count());
+  EXPECT_GE(took_ms, 200);
+  EXPECT_LT(took_ms, 1500);
+  EXPECT_EQ(2u, SayStats().attempt_timeouts);
+}
+
+TEST_F(AttemptTimeoutTest, ResponseHeadersDoNotStopTheClock) {
+  HoldFirst(1, /*headers_first=*/true);
+  ChannelPtr ch = Channel(Spec(3, "0.1s"));
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 5000);
+  EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;
+  EXPECT_EQ(2, server_.arrival_count());
+  EXPECT_EQ(1u, SayStats().attempt_timeouts);
+}
+
+TEST_F(AttemptTimeoutTest, ItIsRetriedWhateverTheRetryableCodes) {
+  HoldFirst(1);
+  ChannelPtr ch = Channel(Spec(3, "0.1s", {"RESOURCE_EXHAUSTED"}));
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 5000);
+  EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;
+  EXPECT_EQ(2, server_.arrival_count());
+}
+
+TEST_F(AttemptTimeoutTest, TheCallsDeadlineStillBoundsEverything) {
+  HoldFirst(100);
+  ChannelPtr ch = Channel(Spec(5, "0.1s"));
+  const int64_t start = NowNs();
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 250);
+  const int64_t took_ms = (NowNs() - start) / 1000000;
+  EXPECT_EQ(GRPC_STATUS_DEADLINE_EXCEEDED, r.status);
+  EXPECT_LT(took_ms, 1000);
+  // Attempts at ~0, ~110 and ~220 ms; the deadline ends the third.
+  EXPECT_LE(server_.arrival_count(), 3);
+  EXPECT_GE(server_.arrival_count(), 2);
+}
+
+TEST_F(AttemptTimeoutTest, AnAttemptThatAnswersInTimeIsNotTouched) {
+  Reply slow;
+  slow.delay_ms = 50;
+  server_.SetDefault(slow);
+  ChannelPtr ch = Channel(Spec(3, "1s"));
+  for (int i = 0; i < 5; i++) {
+    EXPECT_EQ(GRPC_STATUS_OK, UnaryCall(ch.get(), kSayMethod, "x", 5000).status);
+  }
+  EXPECT_EQ(5, server_.arrival_count());
+  EXPECT_EQ(0u, SayStats().attempt_timeouts);
+  EXPECT_EQ(0, server_.cancelled_count());
+}
+
+TEST_F(AttemptTimeoutTest, TheApplicationsCancelWithTheTimerArmedEndsTheCall) {
+  HoldFirst(100);
+  ChannelPtr ch = Channel(Spec(3, "10s"));
+  PendingCall call(ch.get(), kSayMethod, "x", 5000);
+  call.Start();
+  ASSERT_TRUE(server_.WaitForArrivals(1, 2000));
+  call.Cancel();
+  CallResult r = call.Wait(2000);
+  EXPECT_EQ(GRPC_STATUS_CANCELLED, r.status);
+  EXPECT_EQ(1, server_.arrival_count());
+  EXPECT_EQ(0u, SayStats().attempt_timeouts);
+}
+
+// The final attempt timing out is a slow call under a slow-call rule: two
+// such calls open a breaker with minimumCalls 2.
+TEST_F(AttemptTimeoutTest, ATimedOutCallIsSlowForTheBreaker) {
+  HoldFirst(100);
+  RetrySpec spec = Spec(1, "0.1s");
+  spec.top_level = Breaker(2, "30s",
+                           "\"slowCallDurationThreshold\": \"10s\", "
+                           "\"slowCallRateThreshold\": 0.5");
+  ChannelPtr ch = Channel(spec);
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(GRPC_STATUS_DEADLINE_EXCEEDED,
+              UnaryCall(ch.get(), kSayMethod, "x", 5000).status);
+  }
+  grpcr_breaker_snapshot b = BreakerNow();
+  EXPECT_EQ(GRPCR_BREAKER_OPEN, b.state);
+  EXPECT_EQ(2u, b.slow_calls_total);
+}
+
+}  // namespace
+}  // namespace grpcr_test

@@ -430,6 +430,20 @@ TEST(ConfigTest, MaxAttemptsIsRequired) {
   EXPECT_EQ(ParseMethod(R"({"resilience": {"jitter": "NONE"}})").errors, kRetry + "maxAttempts error:is required");
 }
 
+TEST(ConfigTest, PerAttemptTimeoutEdges) {
+  EXPECT_EQ(RetryField(R"("perAttemptTimeout": "0.001s")"), "");
+  EXPECT_EQ(RetryField(R"("perAttemptTimeout": "3600s")"), "");
+  EXPECT_EQ(RetryField(R"("perAttemptTimeout": "0.0009s")"),
+            kRetry + "perAttemptTimeout error:must be between 0.001s and 3600s");
+  EXPECT_EQ(RetryField(R"("perAttemptTimeout": "3601s")"),
+            kRetry + "perAttemptTimeout error:must be between 0.001s and 3600s");
+  EXPECT_EQ(RetryField(R"("perAttemptTimeout": 1)"),
+            kRetry + "perAttemptTimeout error:is not a string");
+  EXPECT_EQ(ParseRetry(R"("perAttemptTimeout": "0.25s")").policy.per_attempt_timeout_ns,
+            250000000);
+  EXPECT_EQ(ParseRetry("").policy.per_attempt_timeout_ns, 0);
+}
+
 TEST(ConfigTest, InitialBackoffEdges) {
   EXPECT_EQ(RetryField(R"("initialBackoff": "0.000000001s")"), "");
   EXPECT_EQ(RetryField(R"("initialBackoff": "3600s", "maxBackoff": "3600s")"), "");

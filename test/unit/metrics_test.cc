@@ -484,7 +484,7 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(45u, n);
+  ASSERT_EQ(46u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
   EXPECT_STREQ("grpc_client_call_retry_delay_seconds",

@@ -14,7 +14,8 @@ namespace {
 
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kSec = 1000 * kMs;
-constexpr int kOk = 0, kInvalidArgument = 3, kResourceExhausted = 8,
+constexpr int kOk = 0, kInvalidArgument = 3, kDeadlineExceeded = 4,
+              kResourceExhausted = 8,
               kUnavailable = 14;
 
 class RetryTest : public ::testing::Test {
@@ -393,4 +394,20 @@ TEST_F(RetryTest, TheTimeRuleNeverOverflows) {
   o.median_attempt_ns = INT64_MAX / 2;
   EXPECT_EQ(Decide(o, 0, INT64_MAX - 1), GRPCR_RETRY_YES);
   EXPECT_STREQ(grpcr_retry_verdict_name(GRPCR_RETRY_NO_TIME), "NO_TIME");
+}
+
+// ---- perAttemptTimeout ----------------------------------------------------
+
+TEST_F(RetryTest, AnAttemptTimeoutIsRetryableWhateverTheCodes) {
+  grpcr_attempt_outcome o = Failed(kDeadlineExceeded, 1);
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_NO_STATUS);
+  o.attempt_timed_out = true;
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_YES);
+  // Every later rule still applies: attempts, deadline, budget.
+  o.attempts_done = 4;
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_NO_ATTEMPTS);
+  o.attempts_done = 1;
+  EXPECT_EQ(Decide(o, 0, 1), GRPCR_RETRY_NO_DEADLINE);
+  Budget(0);
+  EXPECT_EQ(Decide(o, 0, GRPCR_NO_DEADLINE), GRPCR_RETRY_NO_BUDGET);
 }

@@ -786,7 +786,11 @@ std::string ServiceConfig(const RetrySpec& spec) {
       std::to_string(spec.max_attempts) + ", \"initialBackoff\": \"" +
       spec.initial_backoff + "\", \"maxBackoff\": \"" + spec.max_backoff +
       "\", \"backoffMultiplier\": " + multiplier + ", \"jitter\": \"" +
-      spec.jitter + "\", \"retryableStatusCodes\": [" + codes + "]}}";
+      spec.jitter + "\", " +
+      (spec.per_attempt_timeout.empty()
+           ? ""
+           : "\"perAttemptTimeout\": \"" + spec.per_attempt_timeout + "\", ") +
+      "\"retryableStatusCodes\": [" + codes + "]}}";
   std::string config = "{";
   if (!spec.top_level.empty()) {
     config += "\"resilience\": {" + spec.top_level + "}, ";

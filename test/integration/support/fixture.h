@@ -198,6 +198,7 @@ struct RetrySpec {
   std::string service = "echo.Echo";
   std::string method = "Say";  // "" names the whole service
   std::string timeout;         // the method's "timeout" if not empty
+  std::string per_attempt_timeout;  // resilience.perAttemptTimeout if set
   // Members of the top-level "resilience" object, as JSON text, e.g.
   // "\"retryBudget\": {\"ratio\": 0.1}"; empty: no top-level block.
   std::string top_level;
