@@ -15,6 +15,23 @@
 namespace grpcr_test {
 namespace {
 
+// The Say method's figures on the channel called `name` (its strings
+// dropped).
+grpcr_method_snapshot SayStatsOf(const std::string& name) {
+  grpcr_channel_snapshot* snaps = nullptr;
+  size_t n = 0;
+  EXPECT_EQ(grpcr_stats_get(name.c_str(), &snaps, &n), 0);
+  grpcr_method_snapshot out = {};
+  for (size_t i = 0; n == 1 && i < snaps[0].method_count; i++) {
+    if (std::string(snaps[0].methods[i].method) == kSayMethod) {
+      out = snaps[0].methods[i];
+    }
+  }
+  out.method = nullptr;
+  grpcr_channel_snapshots_free(snaps, n);
+  return out;
+}
+
 class DeadlineRuleTest : public BreakerFixture {
  protected:
   static RetrySpec Spec() {
@@ -37,20 +54,7 @@ class DeadlineRuleTest : public BreakerFixture {
     fail.delay_ms = 100;
     server_.SetDefault(fail);
   }
-  grpcr_method_snapshot SayStats() {
-    grpcr_channel_snapshot* snaps = nullptr;
-    size_t n = 0;
-    EXPECT_EQ(grpcr_stats_get(name_.c_str(), &snaps, &n), 0);
-    grpcr_method_snapshot out = {};
-    for (size_t i = 0; n == 1 && i < snaps[0].method_count; i++) {
-      if (std::string(snaps[0].methods[i].method) == kSayMethod) {
-        out = snaps[0].methods[i];
-      }
-    }
-    out.method = nullptr;
-    grpcr_channel_snapshots_free(snaps, n);
-    return out;
-  }
+  grpcr_method_snapshot SayStats() { return SayStatsOf(name_); }
 };
 
 // Successes take 200 ms. A call with a 250 ms deadline whose first attempt
@@ -139,20 +143,7 @@ class AttemptTimeoutTest : public BreakerFixture {
       return r;
     });
   }
-  grpcr_method_snapshot SayStats() {
-    grpcr_channel_snapshot* snaps = nullptr;
-    size_t n = 0;
-    EXPECT_EQ(grpcr_stats_get(name_.c_str(), &snaps, &n), 0);
-    grpcr_method_snapshot out = {};
-    for (size_t i = 0; n == 1 && i < snaps[0].method_count; i++) {
-      if (std::string(snaps[0].methods[i].method) == kSayMethod) {
-        out = snaps[0].methods[i];
-      }
-    }
-    out.method = nullptr;
-    grpcr_channel_snapshots_free(snaps, n);
-    return out;
-  }
+  grpcr_method_snapshot SayStats() { return SayStatsOf(name_); }
 };
 
 TEST_F(AttemptTimeoutTest, AHeldAttemptIsCancelledAndRetried) {
