@@ -215,10 +215,13 @@ void AttemptTimeoutInCombiner(void* arg, grpc_error_handle error) {
   const bool due = error.ok() && attempt->timeout_armed;
   attempt->timeout_armed = false;
   Closures closures;
+  // Not if the application's cancel got there first (sent, or waiting for
+  // the attempt's start): the call ends with that.
   if (due && !attempt->decided && !attempt->committed &&
-      !attempt->got_trailing && !attempt->cancel_sent && !calld->finished) {
-    attempt->timed_out = true;
-    grpcr_method_stats_on_attempt_timeout(calld->method_stats);
+      !attempt->got_trailing && !attempt->cancel_sent &&
+      !attempt->cancel_pending && calld->cancel_error.ok() &&
+      !calld->finished) {
+    attempt->timed_out = true;  // confirmed, and counted, by Decide
     const int64_t ms = calld->method_policy->per_attempt_timeout_ns / 1000000;
     grpc_error_handle timeout = StatusError(
         GRPC_STATUS_DEADLINE_EXCEEDED,
@@ -273,12 +276,21 @@ void Decide(CallData* calld, Attempt* attempt,
   calld->current = nullptr;
   LearnConfig(calld, attempt);
   SavePeer(calld, attempt);
-  // An attempt the policy's timer cancelled ended on a deadline of ours,
-  // whatever the transport made of the cancel.
-  const int status = attempt->timed_out
-                         ? GRPC_STATUS_DEADLINE_EXCEEDED
-                         : StatusFrom(attempt->recv_trailing_md_error,
-                                      attempt->to.trailing_md, calld->deadline);
+  int status = StatusFrom(attempt->recv_trailing_md_error,
+                          attempt->to.trailing_md, calld->deadline);
+  if (attempt->timed_out) {
+    // The timer's cancel may have lost a race with the answer (the
+    // transport held it, its callbacks queued behind the timer's): only an
+    // attempt that ended as the cancel ends it timed out. It ended on a
+    // deadline of ours, whatever the transport made of the cancel.
+    if (attempt->committed || (status != GRPC_STATUS_DEADLINE_EXCEEDED &&
+                               status != GRPC_STATUS_CANCELLED)) {
+      attempt->timed_out = false;
+    } else {
+      status = GRPC_STATUS_DEADLINE_EXCEEDED;
+      grpcr_method_stats_on_attempt_timeout(calld->method_stats);
+    }
+  }
   const char* name = calld->chand->name.c_str();
   if (IsClientLimitError(attempt->recv_message_error) ||
       IsClientLimitError(attempt->recv_trailing_md_error)) {
@@ -502,9 +514,9 @@ void AttemptStartInCombiner(void* arg, grpc_error_handle) {
     // The application's cancel, or the attempt's own timeout.
     GRPC_CALL_COMBINER_START(
         calld->call_combiner,
-        PrepareAttemptCancel(attempt, attempt->cancel_error.ok()
-                                          ? calld->cancel_error
-                                          : attempt->cancel_error),
+        PrepareAttemptCancel(attempt, calld->cancel_error.ok()
+                                          ? attempt->cancel_error
+                                          : calld->cancel_error),
         absl::OkStatus(), "resilience: cancel attempt");
   }
   grpc_call_next_op(attempt->elem0,

@@ -383,14 +383,22 @@ void grpcr_method_stats_on_final(grpcr_method_stats *m, uint32_t attempts,
   inc(&m->status_counts[code]);
 }
 
+/* The "other" entry mixes every method the config does not name: one
+ * median for all of them would refuse a fast method's retries by a slow
+ * one's latency, so it keeps none. */
+static bool is_other(const grpcr_method_stats *m) {
+  return strcmp(m->method, GRPCR_METHOD_OTHER) == 0;
+}
+
 void grpcr_method_stats_on_attempt_ok(grpcr_method_stats *m,
                                       int64_t latency_ns) {
-  if (m != NULL) grpcr_latency_add(&m->latency, latency_ns);
+  if (m != NULL && !is_other(m)) grpcr_latency_add(&m->latency, latency_ns);
 }
 
 bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m, int64_t *out) {
   *out = 0;
-  return m != NULL && grpcr_latency_median(&m->latency, out, NULL);
+  return m != NULL && !is_other(m) &&
+         grpcr_latency_median(&m->latency, out, NULL);
 }
 
 void grpcr_method_stats_on_retry_skipped_deadline(grpcr_method_stats *m) {
@@ -428,7 +436,8 @@ double grpcr_stats_wait_quantile(
 /* Reads the counters in the reverse of the order a call produces them
  * (final status, budget denial, retry, attempt, rejection, request), so
  * every event counted here has its earlier events counted too: finished
- * <= requests, retries <= attempts, finished <= attempts + rejected.
+ * <= requests, retries <= attempts, finished <= attempts + rejected
+ * + throttled.
  * finished is the status counts' sum, not a counter of its own: read
  * apart, the two could disagree by a call that ended between the reads. */
 static void snapshot_counters(grpcr_channel_stats *s,

@@ -136,12 +136,13 @@ GRPCR_API grpcr_method_stats *grpcr_stats_method(grpcr_channel_stats *s,
 GRPCR_API void grpcr_method_stats_on_final(grpcr_method_stats *m,
                                            uint32_t attempts, int code,
                                            int64_t retry_delay_ns);
-/* An attempt of the method ended OK latency_ns after it started. NULL m is
- * a no-op. */
+/* An attempt of the method ended OK latency_ns after it started. NULL m,
+ * and the GRPCR_METHOD_OTHER entry (which mixes methods), are no-ops. */
 GRPCR_API void grpcr_method_stats_on_attempt_ok(grpcr_method_stats *m,
                                                 int64_t latency_ns);
 /* The median of the method's recent successful attempts: false (and *out
- * 0) with fewer than GRPCR_LATENCY_MIN_SAMPLES, or for NULL m. */
+ * 0) with fewer than GRPCR_LATENCY_MIN_SAMPLES, for NULL m, and always for
+ * the GRPCR_METHOD_OTHER entry. */
 GRPCR_API bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m,
                                                int64_t *out);
 /* A retry not made because the call's deadline could not fit it (the

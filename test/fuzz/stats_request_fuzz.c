@@ -76,6 +76,7 @@ static grpcr_registry *make_registry(void) {
       grpcr_stats_on_retry(s, 150 * 1000000LL);
       grpcr_stats_on_attempt(s, 2);
       grpcr_stats_on_budget_denied(s);
+      grpcr_stats_on_throttled(s);
       grpcr_stats_on_final(s, GRPCR_STATUS_UNAVAILABLE);
       static const char kSay[] = "/echo.Echo/Say";
       grpcr_method_stats *say = grpcr_stats_method(s, kSay, sizeof kSay - 1);
@@ -84,6 +85,10 @@ static grpcr_registry *make_registry(void) {
       grpcr_method_stats_on_final(say, 2, GRPCR_STATUS_UNAVAILABLE,
                                   150 * 1000000LL);
       grpcr_method_stats_on_final(say, 12, GRPCR_STATUS_OK, 3 * NS_PER_S);
+      for (int k = 0; k < GRPCR_LATENCY_MIN_SAMPLES; k++)
+        grpcr_method_stats_on_attempt_ok(say, (k + 1) * 1000000LL);
+      grpcr_method_stats_on_retry_skipped_deadline(say);
+      grpcr_method_stats_on_attempt_timeout(say);
       grpcr_method_stats_on_final(other, 0, GRPCR_STATUS_UNAVAILABLE, 0);
     } else {
       grpcr_stats_on_final(s, GRPCR_STATUS_OK);
@@ -108,6 +113,10 @@ static void check_same_method(const grpcr_method_snapshot *a,
   CHECK(memcmp(a->delay_buckets, b->delay_buckets,
                sizeof(a->delay_buckets)) == 0);
   CHECK(a->delay_sum_s == b->delay_sum_s);
+  CHECK(a->retries_skipped_deadline == b->retries_skipped_deadline &&
+        a->attempt_timeouts == b->attempt_timeouts &&
+        a->latency_samples == b->latency_samples &&
+        a->median_attempt_s == b->median_attempt_s);
 }
 
 static void check_same_channel(const grpcr_channel_snapshot *a,
@@ -116,6 +125,7 @@ static void check_same_channel(const grpcr_channel_snapshot *a,
   CHECK(a->requests == b->requests && a->attempts == b->attempts &&
         a->retries == b->retries && a->budget_denied == b->budget_denied &&
         a->breaker_rejected == b->breaker_rejected &&
+        a->throttled == b->throttled &&
         a->finished == b->finished && a->local_errors == b->local_errors &&
         a->committed_too_large == b->committed_too_large &&
         a->config_updates == b->config_updates);
@@ -134,7 +144,15 @@ static void check_same_channel(const grpcr_channel_snapshot *a,
     CHECK(a->breaker.state == b->breaker.state &&
           a->breaker.time_in_state_ns == b->breaker.time_in_state_ns &&
           a->breaker.open_duration_ns == b->breaker.open_duration_ns &&
-          a->breaker.probe_timeout_ns == b->breaker.probe_timeout_ns);
+          a->breaker.probe_timeout_ns == b->breaker.probe_timeout_ns &&
+          a->breaker.throttled_total == b->breaker.throttled_total &&
+          a->breaker.throttle_requests_in_window ==
+              b->breaker.throttle_requests_in_window &&
+          a->breaker.throttle_accepts_in_window ==
+              b->breaker.throttle_accepts_in_window &&
+          a->breaker.throttle_probability == b->breaker.throttle_probability &&
+          a->breaker.throttle_k == b->breaker.throttle_k &&
+          a->breaker.throttle_window_ns == b->breaker.throttle_window_ns);
   if (a->has_budget)
     CHECK(a->budget.requests_total == b->budget.requests_total &&
           a->budget.retries_total == b->budget.retries_total &&

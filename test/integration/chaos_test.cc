@@ -273,7 +273,8 @@ TEST(ChaosTest, SixteenThreadsThroughKillsOutagesSlownessAndResets) {
         << grpcr_status_name(kv.first);
   }
   // Attempts: every call not rejected made one, plus its retries.
-  EXPECT_EQ(s.attempts, s.requests - s.breaker_rejected + s.retries);
+  EXPECT_EQ(s.attempts,
+            s.requests - s.breaker_rejected - s.throttled + s.retries);
   EXPECT_LE(static_cast<uint64_t>(arrivals), s.attempts);
   // No attempt after its call's deadline.
   EXPECT_EQ(0, late);

@@ -367,7 +367,8 @@ TEST_F(VerdictContractTest, CallInBackoffWhenTheBreakerOpensMakesNoMoreAttempts)
   EXPECT_EQ(1u, s.breaker_stopped_retries);
   EXPECT_EQ(0u, s.retries);
   EXPECT_EQ(3u, s.attempts);
-  EXPECT_EQ(s.retries, s.attempts - s.requests + s.breaker_rejected);
+  EXPECT_EQ(s.retries,
+            s.attempts - s.requests + s.breaker_rejected + s.throttled);
   // The budget gave the retry back: it counts only retries made.
   EXPECT_EQ(0u, s.budget.retries_total);
   EXPECT_EQ(0u, s.budget.retries_in_window);

@@ -744,3 +744,19 @@ TEST_F(MethodStatsTest, SnapshotsCarryTheMedianAndTheSkippedRetries) {
   EXPECT_DOUBLE_EQ(0.04, s.methods[0].median_attempt_s);
   EXPECT_EQ(12u, s.methods[0].latency_samples);
 }
+
+// "other" mixes every method the config does not name: one median would
+// refuse a fast method's retries by a slow one's latency, so it has none.
+TEST_F(MethodStatsTest, OtherKeepsNoMedian) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* other = grpcr_stats_method(ch_, nullptr, 0);
+  for (int i = 0; i < 20; i++) grpcr_method_stats_on_attempt_ok(other, 500 * kMs);
+  int64_t median = -1;
+  EXPECT_FALSE(grpcr_method_stats_median_ok_ns(other, &median));
+  EXPECT_EQ(0, median);
+  grpcr_method_stats_on_final(other, 1, kOk, 0);
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(1u, s.method_count);
+  EXPECT_EQ(0u, s.methods[0].latency_samples);
+  EXPECT_EQ(0.0, s.methods[0].median_attempt_s);
+}
