@@ -641,9 +641,12 @@ void grpcr_breaker_snapshot_get(grpcr_breaker *b, int64_t now_ns,
   grpcr_window_sum_at(&b->throttle.window, now_ns,
                       &out->throttle_requests_in_window,
                       &out->throttle_accepts_in_window);
+  /* From the sums just read: a snapshot does not move the window. */
   out->throttle_probability =
       b->state == GRPCR_BREAKER_CLOSED
-          ? grpcr_throttle_probability(&b->throttle, now_ns)
+          ? grpcr_throttle_probability_of(&b->throttle,
+                                          out->throttle_requests_in_window,
+                                          out->throttle_accepts_in_window)
           : 0.0;
   out->throttle_k = b->cfg.throttle_k;
   out->throttle_window_ns = b->cfg.throttle_window_ns;

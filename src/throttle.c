@@ -17,23 +17,17 @@ void grpcr_throttle_configure(grpcr_throttle *t, double k, int64_t window_ns,
     grpcr_window_resize(&t->window, window_ns, now_ns);
 }
 
-static double probability(const grpcr_throttle *t, uint64_t requests,
-                          uint64_t accepts) {
+double grpcr_throttle_probability_of(const grpcr_throttle *t,
+                                     uint64_t requests, uint64_t accepts) {
   if (t->k <= 0.0 || requests < t->minimum) return 0.0;
   const double excess = (double)requests - t->k * (double)accepts;
   return excess > 0.0 ? excess / ((double)requests + 1.0) : 0.0;
 }
 
-double grpcr_throttle_probability(const grpcr_throttle *t, int64_t now_ns) {
-  uint64_t requests = 0, accepts = 0;
-  if (t->k > 0.0) grpcr_window_sum_at(&t->window, now_ns, &requests, &accepts);
-  return probability(t, requests, accepts);
-}
-
 double grpcr_throttle_probability_now(grpcr_throttle *t, int64_t now_ns) {
   if (t->k <= 0.0) return 0.0;
   grpcr_window_advance(&t->window, now_ns);
-  return probability(t, t->window.sum[0], t->window.sum[1]);
+  return grpcr_throttle_probability_of(t, t->window.sum[0], t->window.sum[1]);
 }
 
 bool grpcr_throttle_admit(grpcr_throttle *t, int64_t now_ns, double p,

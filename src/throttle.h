@@ -40,9 +40,10 @@ void grpcr_throttle_init(grpcr_throttle *t, double k, int64_t window_ns,
 /* New settings; the counts that fall inside the new window stay. */
 void grpcr_throttle_configure(grpcr_throttle *t, double k, int64_t window_ns,
                               uint32_t minimum, int64_t now_ns);
-/* The probability that a call starting at now_ns is rejected (0 when off,
- * or below the minimum), without moving the window. */
-double grpcr_throttle_probability(const grpcr_throttle *t, int64_t now_ns);
+/* The probability that a call is rejected, given the window's requests and
+ * accepts (0 when off, or below the minimum). */
+double grpcr_throttle_probability_of(const grpcr_throttle *t,
+                                     uint64_t requests, uint64_t accepts);
 /* The same for a call starting now: moves the window to now_ns and reads
  * its running sums (no pass over the buckets: the call path). */
 double grpcr_throttle_probability_now(grpcr_throttle *t, int64_t now_ns);
