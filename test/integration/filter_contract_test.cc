@@ -343,8 +343,8 @@ TEST_F(FilterContractTest, SecondReadIsEndOfStreamWithFilter) {
 // client-channel inside each attempt, so a retry is scheduled past it: the
 // call waits out the whole backoff and then fails DEADLINE_EXCEEDED, instead
 // of "ends at once with the last attempt's status" (docs/ARCHITECTURE.md).
-// (The timeout is 3 s because gRPC 1.51 fires method timeouts up to ~1 s
-// early on this machine, see filter_test.cc MethodTimeoutWithResilienceWorks.)
+// (gRPC 1.51 fires a method timeout 1 to 2 s early, docs/GRPC_CORE_NOTES.md:
+// the 3 s timeout leaves 1 to 2 s, still well short of the 5 s backoff.)
 TEST_F(FilterContractTest, MethodTimeoutBoundsTheBackoff) {
   ScriptedServer server;
   server.SetDefault(Fail(GRPC_STATUS_UNAVAILABLE, "down"));
