@@ -374,6 +374,68 @@ static void check_retry(checker *c, const grpcr_json *v, const char *path,
   }
 }
 
+/* A resilience block's retry fields: exclusive of "hedging". */
+static bool is_retry_field(const grpcr_json_member *m) {
+  static const char *const kRetryFields[] = {
+      "maxAttempts", "initialBackoff",       "maxBackoff",       "backoffMultiplier",
+      "jitter",      "retryableStatusCodes", "perAttemptTimeout"};
+  for (size_t i = 0; i < sizeof kRetryFields / sizeof kRetryFields[0]; i++) {
+    if (key_is(m, kRetryFields[i])) return true;
+  }
+  return false;
+}
+
+static void check_hedging(checker *c, const grpcr_json *v, const char *path,
+                          grpcr_retry_policy *out) {
+  if (!is_object(c, path, v)) return;
+  grpcr_hedging_policy *h = &out->hedging;
+  bool has_max_attempts = false, has_delay = false, has_load = false;
+  for (size_t i = 0; i < v->u.object.count; i++) {
+    const grpcr_json_member *m = &v->u.object.members[i];
+    char *f = path_key(c, path, m->key, m->key_len);
+    if (!f) return;
+    if (key_is(m, "maxAttempts")) {
+      has_max_attempts = true;
+      read_uint(c, f, m->value, 2, GRPCR_MAX_ATTEMPTS_LIMIT,
+                &out->max_attempts);
+    } else if (key_is(m, "hedgingDelay")) {
+      has_delay = true;
+      read_duration(c, f, m->value, 0, false, GRPCR_HEDGING_DELAY_NS_MAX,
+                    &h->delay_ns);
+    } else if (key_is(m, "maxExtraLoad")) {
+      has_load = true;
+      double r = 0;
+      if (m->value->type == GRPCR_JSON_NUMBER &&
+          (m->value->u.number.value <= 0 || m->value->u.number.value >= 1)) {
+        add_error(c, f, "must be greater than 0 and less than 1");
+      } else if (read_number(c, f, m->value, 0, true, 1, &r)) {
+        h->max_extra_load = r;
+      }
+    } else if (key_is(m, "nonFatalStatusCodes")) {
+      read_codes(c, f, m->value,
+                 "OK cannot be non-fatal: it is the answer",
+                 &h->non_fatal_codes);
+    } else {
+      add_error(c, f, "unknown field");
+    }
+    free(f);
+  }
+  if (!has_max_attempts) {
+    char *f = path_key(c, path, "maxAttempts", strlen("maxAttempts"));
+    if (f) add_error(c, f, "is required");
+    free(f);
+  }
+  if (has_delay && has_load) {
+    char *f = path_key(c, path, "maxExtraLoad", strlen("maxExtraLoad"));
+    if (f) {
+      add_error(c, f,
+                "cannot be combined with hedgingDelay: the delay is either "
+                "fixed or adaptive; remove one");
+    }
+    free(f);
+  }
+}
+
 static void check_method(checker *c, const grpcr_json *entry, const char *path,
                          grpcr_retry_policy *out, bool *has_policy) {
   if (!is_object(c, path, entry)) return;
@@ -387,7 +449,32 @@ static void check_method(checker *c, const grpcr_json *entry, const char *path,
               "cannot be combined with retryPolicy: a call must not be "
               "retried by two layers; remove one");
   }
-  check_retry(c, res, f, out);
+  const grpcr_json *hedging =
+      res->type == GRPCR_JSON_OBJECT ? grpcr_json_get(res, "hedging") : NULL;
+  if (hedging == NULL) {
+    check_retry(c, res, f, out);
+    free(f);
+    return;
+  }
+  /* A method either retries or hedges: each retry field is named. */
+  out->hedging.enabled = true;
+  for (size_t i = 0; i < res->u.object.count; i++) {
+    const grpcr_json_member *m = &res->u.object.members[i];
+    if (key_is(m, "hedging")) continue;
+    char *g = path_key(c, f, m->key, m->key_len);
+    if (!g) break;
+    if (is_retry_field(m)) {
+      add_error(c, g,
+                "cannot be combined with hedging: a method either retries "
+                "or hedges; remove one");
+    } else {
+      add_error(c, g, "unknown field");
+    }
+    free(g);
+  }
+  char *g = path_key(c, f, "hedging", strlen("hedging"));
+  if (g) check_hedging(c, hedging, g, out);
+  free(g);
   free(f);
 }
 

@@ -8,58 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "latency.h"
 
-/* Counters are atomics so the call path never takes a lock. Increments are
- * release and the snapshot's loads acquire: that is what makes the snapshot's
- * read order (latest event of a call first, see snapshot_entry) a guarantee
- * in the C11 model rather than a hope; relaxed loads of different counters
- * may be reordered. On x86 both compile to the same instructions as relaxed.
- * calloc's zero bytes are a valid 0 for these lock-free atomics. */
-struct grpcr_channel_stats {
-  grpcr_channel_stats *prev, *next; /* guarded by the registry mutex */
-  char *name;
-  char *target;
-  uint32_t instance; /* set once, at add */
-  /* Guarded by the registry mutex; the entry holds a reference on each. */
-  grpcr_breaker *breaker;
-  grpcr_budget *budget;
-
-  _Atomic uint64_t requests;
-  _Atomic uint64_t attempts;
-  _Atomic uint64_t retries;
-  _Atomic uint64_t budget_denied;
-  _Atomic uint64_t breaker_stopped_retries;
-  _Atomic uint64_t breaker_rejected;
-  _Atomic uint64_t throttled;
-  _Atomic uint64_t attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS];
-  _Atomic uint64_t wait_buckets[GRPCR_STATS_WAIT_BUCKETS];
-  _Atomic uint64_t wait_sum_ns;
-  _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
-  _Atomic uint64_t local_errors;
-  _Atomic uint64_t committed_too_large;
-  _Atomic uint64_t config_updates;
-
-  /* Per-method entries: [0] is "other"; published with a release store of
-   * method_count, never removed before the channel's stats are freed. */
-  pthread_mutex_t methods_mu; /* serialises creation only */
-  _Atomic(grpcr_method_stats *) methods[GRPCR_METHOD_STATS_MAX + 1];
-  _Atomic size_t method_count;
-};
-
-struct grpcr_method_stats {
-  char *method;
-  _Atomic uint64_t attempts;
-  _Atomic uint64_t retries;
-  _Atomic uint64_t status_counts[GRPCR_STATUS_COUNT];
-  _Atomic uint64_t retries_buckets[GRPCR_STATS_RETRIES_BUCKETS];
-  _Atomic uint64_t retries_sum;
-  _Atomic uint64_t delay_buckets[GRPCR_STATS_WAIT_BUCKETS];
-  _Atomic uint64_t delay_sum_ns;
-  _Atomic uint64_t retries_skipped_deadline;
-  _Atomic uint64_t attempt_timeouts;
-  grpcr_latency latency;
-};
+#include "stats_internal.h"
 
 struct grpcr_registry {
   pthread_mutex_t mu;
@@ -87,14 +37,6 @@ double grpcr_stats_wait_bound(size_t i) {
   return kWaitBounds[i];
 }
 
-static void inc(_Atomic uint64_t *c) {
-  atomic_fetch_add_explicit(c, 1, memory_order_release);
-}
-
-static uint64_t load(_Atomic uint64_t *c) {
-  return atomic_load_explicit(c, memory_order_acquire);
-}
-
 static char *dup_or_empty(const char *s) {
   return strdup(s != NULL ? s : "");
 }
@@ -112,10 +54,8 @@ grpcr_registry *grpcr_registry_create(void) {
 static void entry_free(grpcr_channel_stats *s) {
   size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
   for (size_t i = 0; i < n; i++) {
-    grpcr_method_stats *m = atomic_load_explicit(&s->methods[i],
-                                                 memory_order_relaxed);
-    if (m != NULL) free(m->method);
-    free(m);
+    grpcr_method_stats_free(
+        atomic_load_explicit(&s->methods[i], memory_order_relaxed));
   }
   pthread_mutex_destroy(&s->methods_mu);
   grpcr_breaker_destroy(s->breaker);
@@ -241,7 +181,7 @@ void grpcr_stats_on_attempt(grpcr_channel_stats *s, uint32_t attempt_number) {
  * bound >= the wait. wait_ns / 1e9 is the nearest double to the exact
  * seconds, so a wait of exactly a bound compares equal to that bound's
  * literal. */
-static size_t wait_bucket(int64_t wait_ns) {
+size_t grpcr_stats_wait_bucket(int64_t wait_ns) {
   double s = (double)wait_ns / 1e9;
   size_t i = 0;
   while (i < GRPCR_STATS_WAIT_FINITE_BUCKETS && s > kWaitBounds[i]) i++;
@@ -250,10 +190,15 @@ static size_t wait_bucket(int64_t wait_ns) {
 
 void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns) {
   if (wait_ns < 0) wait_ns = 0;
-  inc(&s->wait_buckets[wait_bucket(wait_ns)]);
+  inc(&s->wait_buckets[grpcr_stats_wait_bucket(wait_ns)]);
   atomic_fetch_add_explicit(&s->wait_sum_ns, (uint64_t)wait_ns,
                             memory_order_release);
   inc(&s->retries);
+}
+
+void grpcr_stats_on_hedge(grpcr_channel_stats *s) {
+  inc(&s->retries);
+  inc(&s->hedges); /* after retries: a snapshot reads it first */
 }
 
 void grpcr_stats_on_budget_denied(grpcr_channel_stats *s) {
@@ -287,126 +232,6 @@ void grpcr_stats_on_config_update(grpcr_channel_stats *s) {
 void grpcr_stats_on_final(grpcr_channel_stats *s, int code) {
   if (code < 0 || code >= GRPCR_STATUS_COUNT) code = GRPCR_STATUS_UNKNOWN;
   inc(&s->status_counts[code]);
-}
-
-static grpcr_method_stats *method_new(const char *name, size_t len) {
-  grpcr_method_stats *m = calloc(1, sizeof(*m));
-  if (m == NULL) return NULL;
-  m->method = strndup(name, len);
-  if (m->method == NULL) {
-    free(m);
-    return NULL;
-  }
-  return m;
-}
-
-/* Entry i, once published (i < method_count). */
-static grpcr_method_stats *method_at(grpcr_channel_stats *s, size_t i) {
-  return atomic_load_explicit(&s->methods[i], memory_order_acquire);
-}
-
-static grpcr_method_stats *find_method(grpcr_channel_stats *s, size_t from,
-                                       const char *name, size_t len) {
-  size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
-  for (size_t i = from; i < n; i++) {
-    grpcr_method_stats *m = method_at(s, i);
-    if (strlen(m->method) == len && memcmp(m->method, name, len) == 0) {
-      return m;
-    }
-  }
-  return NULL;
-}
-
-/* Appends an entry (under methods_mu); NULL if full or on ENOMEM. */
-static grpcr_method_stats *add_method(grpcr_channel_stats *s,
-                                      const char *name, size_t len) {
-  size_t n = atomic_load_explicit(&s->method_count, memory_order_relaxed);
-  if (n > GRPCR_METHOD_STATS_MAX) return NULL;
-  grpcr_method_stats *m = method_new(name, len);
-  if (m == NULL) return NULL;
-  atomic_store_explicit(&s->methods[n], m, memory_order_release);
-  atomic_store_explicit(&s->method_count, n + 1, memory_order_release);
-  return m;
-}
-
-static grpcr_method_stats *other_method(grpcr_channel_stats *s) {
-  if (atomic_load_explicit(&s->method_count, memory_order_acquire) > 0) {
-    return method_at(s, 0);
-  }
-  pthread_mutex_lock(&s->methods_mu);
-  grpcr_method_stats *m =
-      atomic_load_explicit(&s->method_count, memory_order_relaxed) > 0
-          ? method_at(s, 0)
-          : add_method(s, GRPCR_METHOD_OTHER, strlen(GRPCR_METHOD_OTHER));
-  pthread_mutex_unlock(&s->methods_mu);
-  return m;
-}
-
-grpcr_method_stats *grpcr_stats_method(grpcr_channel_stats *s,
-                                       const char *method, size_t len) {
-  if (s == NULL) return NULL;
-  grpcr_method_stats *other = other_method(s); /* always entry 0 */
-  if (method == NULL || other == NULL) return other;
-  grpcr_method_stats *m = find_method(s, 1, method, len);
-  if (m != NULL) return m;
-  pthread_mutex_lock(&s->methods_mu);
-  m = find_method(s, 1, method, len);
-  if (m == NULL) m = add_method(s, method, len);
-  pthread_mutex_unlock(&s->methods_mu);
-  return m != NULL ? m : other;
-}
-
-static size_t retries_bucket(uint64_t retries) {
-  size_t i = 0;
-  while (i < GRPCR_STATS_RETRIES_FINITE_BUCKETS &&
-         (double)retries > kRetriesBounds[i]) {
-    i++;
-  }
-  return i;
-}
-
-void grpcr_method_stats_on_final(grpcr_method_stats *m, uint32_t attempts,
-                                 int code, int64_t retry_delay_ns) {
-  if (m == NULL) return;
-  if (code < 0 || code >= GRPCR_STATUS_COUNT) code = GRPCR_STATUS_UNKNOWN;
-  const uint64_t retries = attempts > 1 ? attempts - 1 : 0;
-  if (retries > 0) {
-    if (retry_delay_ns < 0) retry_delay_ns = 0;
-    inc(&m->delay_buckets[wait_bucket(retry_delay_ns)]);
-    atomic_fetch_add_explicit(&m->delay_sum_ns, (uint64_t)retry_delay_ns,
-                              memory_order_release);
-    atomic_fetch_add_explicit(&m->retries_sum, retries, memory_order_release);
-    inc(&m->retries_buckets[retries_bucket(retries)]);
-  }
-  atomic_fetch_add_explicit(&m->retries, retries, memory_order_release);
-  atomic_fetch_add_explicit(&m->attempts, attempts, memory_order_release);
-  inc(&m->status_counts[code]);
-}
-
-/* The "other" entry mixes every method the config does not name: one
- * median for all of them would refuse a fast method's retries by a slow
- * one's latency, so it keeps none. */
-static bool is_other(const grpcr_method_stats *m) {
-  return strcmp(m->method, GRPCR_METHOD_OTHER) == 0;
-}
-
-void grpcr_method_stats_on_attempt_ok(grpcr_method_stats *m,
-                                      int64_t latency_ns) {
-  if (m != NULL && !is_other(m)) grpcr_latency_add(&m->latency, latency_ns);
-}
-
-bool grpcr_method_stats_median_ok_ns(grpcr_method_stats *m, int64_t *out) {
-  *out = 0;
-  return m != NULL && !is_other(m) &&
-         grpcr_latency_median(&m->latency, out, NULL);
-}
-
-void grpcr_method_stats_on_retry_skipped_deadline(grpcr_method_stats *m) {
-  if (m != NULL) inc(&m->retries_skipped_deadline);
-}
-
-void grpcr_method_stats_on_attempt_timeout(grpcr_method_stats *m) {
-  if (m != NULL) inc(&m->attempt_timeouts);
 }
 
 double grpcr_stats_wait_quantile(
@@ -452,6 +277,7 @@ static void snapshot_counters(grpcr_channel_stats *s,
   }
   o->budget_denied = load(&s->budget_denied);
   o->breaker_stopped_retries = load(&s->breaker_stopped_retries);
+  o->hedges = load(&s->hedges);
   o->retries = load(&s->retries);
   o->retry_wait_sum_s = (double)load(&s->wait_sum_ns) / 1e9;
   /* The count is the buckets' sum, so a histogram read while retries run
@@ -469,52 +295,6 @@ static void snapshot_counters(grpcr_channel_stats *s,
   o->requests = load(&s->requests);
   o->retry_wait_p50_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.5);
   o->retry_wait_p99_s = grpcr_stats_wait_quantile(o->retry_wait_buckets, 0.99);
-}
-
-/* Read in the reverse of the order on_final writes (its status last), so
- * every counted call has its attempts and histograms counted; requests is
- * the status counts' sum, so the two always agree. Entries with no calls
- * are left out. */
-static int snapshot_methods(grpcr_channel_stats *s,
-                            grpcr_channel_snapshot *o) {
-  size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);
-  if (n == 0) return GRPCR_OK;
-  o->methods = calloc(n, sizeof(*o->methods));
-  if (o->methods == NULL) return GRPCR_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    grpcr_method_stats *m = method_at(s, i);
-    grpcr_method_snapshot *q = &o->methods[o->method_count];
-    q->requests = 0;
-    for (size_t k = 0; k < GRPCR_STATUS_COUNT; k++) {
-      q->status_counts[k] = load(&m->status_counts[k]);
-      q->requests += q->status_counts[k];
-    }
-    if (q->requests == 0) continue;
-    q->attempts = load(&m->attempts);
-    q->retries = load(&m->retries);
-    q->retries_sum = load(&m->retries_sum);
-    q->retried_calls = 0;
-    for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++) {
-      q->retries_buckets[k] = load(&m->retries_buckets[k]);
-      q->retried_calls += q->retries_buckets[k];
-    }
-    q->delay_sum_s = (double)load(&m->delay_sum_ns) / 1e9;
-    q->retries_skipped_deadline = load(&m->retries_skipped_deadline);
-    q->attempt_timeouts = load(&m->attempt_timeouts);
-    int64_t median = 0;
-    grpcr_latency_median(&m->latency, &median, &q->latency_samples);
-    q->median_attempt_s = (double)median / 1e9;
-    for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
-      q->delay_buckets[k] = load(&m->delay_buckets[k]);
-    q->method = strdup(m->method);
-    if (q->method == NULL) return GRPCR_ENOMEM;
-    o->method_count++;
-  }
-  if (o->method_count == 0) {
-    free(o->methods);
-    o->methods = NULL;
-  }
-  return GRPCR_OK;
 }
 
 static bool matches(const grpcr_channel_stats *s, const char *filter) {
@@ -556,7 +336,7 @@ int grpcr_registry_snapshot(grpcr_registry *r, int64_t now_ns,
       return GRPCR_ENOMEM;
     }
     snapshot_counters(s, o);
-    if (snapshot_methods(s, o) != GRPCR_OK) {
+    if (grpcr_stats_snapshot_methods(s, o) != GRPCR_OK) {
       pthread_mutex_unlock(&r->mu);
       grpcr_channel_snapshots_free(snaps, k);
       return GRPCR_ENOMEM;

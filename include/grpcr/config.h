@@ -36,8 +36,25 @@ extern "C" {
 #define GRPCR_SLOW_CALL_NS_MAX (3600LL * 1000000000LL)         /* 1 h */
 #define GRPCR_PER_ATTEMPT_TIMEOUT_NS_MIN (1000000LL)           /* 1 ms */
 #define GRPCR_PER_ATTEMPT_TIMEOUT_NS_MAX (3600LL * 1000000000LL) /* 1 h */
+#define GRPCR_HEDGING_DELAY_NS_MAX (3600LL * 1000000000LL)     /* 1 h */
 #define GRPCR_MINIMUM_CALLS_LIMIT 1000000u
 #define GRPCR_HALF_OPEN_MAX_CALLS_LIMIT 1000u
+
+/* methodConfig[].resilience.hedging (gRFC A6's hedgingPolicy, with
+ * maxExtraLoad for an adaptive delay). */
+typedef struct {
+  bool enabled; /* a hedging block: the method hedges and never retries */
+  /* hedgingDelay: attempt k+1 starts this long after attempt k; 0 (the
+   * default, as in A6) starts every attempt at once. */
+  int64_t delay_ns;
+  /* maxExtraLoad (0 < r < 1), in place of hedgingDelay: the delay is the
+   * method's recent latency at quantile 1 - r (include/grpcr/hedging.h);
+   * 0: the fixed delay above. */
+  double max_extra_load;
+  /* nonFatalStatusCodes: such a status sends the next hedge at once; any
+   * other (OK included) ends the call. Default: none. */
+  grpcr_code_set non_fatal_codes;
+} grpcr_hedging_policy;
 
 /* methodConfig[].resilience */
 typedef struct {
@@ -49,6 +66,9 @@ typedef struct {
    * long after it started is cancelled and retried as a retryable failure;
    * 0: none (GRPCR_PER_ATTEMPT_TIMEOUT_NS_MIN..MAX). */
   int64_t per_attempt_timeout_ns;
+  /* The hedging block instead of the fields above: then max_attempts is
+   * hedging.maxAttempts (2..100) and the others keep their defaults. */
+  grpcr_hedging_policy hedging;
 } grpcr_retry_policy;
 
 /* The top-level "resilience" block. */

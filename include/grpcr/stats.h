@@ -80,6 +80,9 @@ GRPCR_API void grpcr_stats_on_request(grpcr_channel_stats *s);
 /* attempt_number is 1 for the first attempt. */
 GRPCR_API void grpcr_stats_on_attempt(grpcr_channel_stats *s,
                                       uint32_t attempt_number);
+/* A hedge started: an attempt after the first that is not a retry. It
+ * counts in retries (every attempt after the first) and in hedges. */
+GRPCR_API void grpcr_stats_on_hedge(grpcr_channel_stats *s);
 /* A retry was scheduled after waiting wait_ns. */
 GRPCR_API void grpcr_stats_on_retry(grpcr_channel_stats *s, int64_t wait_ns);
 GRPCR_API void grpcr_stats_on_budget_denied(grpcr_channel_stats *s);
@@ -153,6 +156,36 @@ GRPCR_API void grpcr_method_stats_on_retry_skipped_deadline(
 /* An attempt cancelled by perAttemptTimeout. NULL m is a no-op. */
 GRPCR_API void grpcr_method_stats_on_attempt_timeout(grpcr_method_stats *m);
 
+/* Hedging (include/grpcr/hedging.h). NULL m is a no-op for each. */
+/* A hedge started (an attempt after the first of a hedged call). */
+GRPCR_API void grpcr_method_stats_on_hedge(grpcr_method_stats *m);
+/* A hedge the retry budget refused. */
+GRPCR_API void grpcr_method_stats_on_hedge_denied(grpcr_method_stats *m);
+/* An attempt of a hedged call cancelled because another committed it. */
+GRPCR_API void grpcr_method_stats_on_hedge_cancelled(grpcr_method_stats *m);
+/* A hedged call ended: its attempts, its status, and the number of the
+ * attempt it took its result from (0: none, as for a cancel). Its hedges
+ * (attempts - 1) go to the hedges histogram (gRFC A96's
+ * grpc.client.call.hedges, only when there were some), never to the
+ * retries; a result from an attempt after the first is a hedge that won. */
+GRPCR_API void grpcr_method_stats_on_hedged_final(grpcr_method_stats *m,
+                                                  uint32_t attempts, int code,
+                                                  uint32_t winner);
+/* A hedged call of a method with an adaptive delay answered OK latency_ns
+ * after its first attempt started, at now_ns: recorded in the window the
+ * delay is read from. */
+GRPCR_API void grpcr_method_stats_on_hedged_ok(grpcr_method_stats *m,
+                                               int64_t now_ns,
+                                               int64_t latency_ns);
+/* The method's latency at quantile q (0 < q < 1) over the window ending at
+ * now_ns, once it holds min_samples calls: true and *out; false (*out 0)
+ * before, and always for the GRPCR_METHOD_OTHER entry. Read at most every
+ * 100 ms; the value read is the one the stats report as the delay. */
+GRPCR_API bool grpcr_method_stats_latency_quantile(grpcr_method_stats *m,
+                                                   int64_t now_ns, double q,
+                                                   uint32_t min_samples,
+                                                   int64_t *out);
+
 typedef struct {
   char *method; /* "/pkg.Service/Method" or GRPCR_METHOD_OTHER */
   uint64_t requests; /* calls ended */
@@ -169,6 +202,19 @@ typedef struct {
   uint64_t attempt_timeouts; /* attempts cancelled by perAttemptTimeout */
   double median_attempt_s;  /* 0 until GRPCR_LATENCY_MIN_SAMPLES */
   uint32_t latency_samples; /* successful attempts the median is over */
+  /* Hedging: hedges started, won (the call's result came from one),
+   * cancelled (attempts that lost to another), denied by the budget; the
+   * hedges-per-call histogram of calls that hedged; the adaptive delay last
+   * read (0 while unknown) and the calls in its window then. */
+  uint64_t hedges;
+  uint64_t hedges_won;
+  uint64_t hedges_cancelled;
+  uint64_t hedges_denied;
+  uint64_t hedges_buckets[GRPCR_STATS_RETRIES_BUCKETS]; /* not cumulative */
+  uint64_t hedged_calls;
+  uint64_t hedges_sum;
+  double hedge_delay_s;
+  uint64_t hedge_delay_samples;
 } grpcr_method_snapshot;
 
 typedef struct {
@@ -179,7 +225,8 @@ typedef struct {
   uint32_t instance;
   uint64_t requests;         /* calls started by the application */
   uint64_t attempts;         /* attempts sent (rejected calls make none) */
-  uint64_t retries;          /* attempts after the first */
+  uint64_t retries;          /* attempts after the first, hedges included */
+  uint64_t hedges;           /* of those, hedges (hedged methods) */
   uint64_t budget_denied;    /* retries the budget refused */
   uint64_t breaker_stopped_retries; /* retries the breaker stopped */
   uint64_t breaker_rejected; /* calls failed fast by the breaker */
