@@ -13,14 +13,6 @@ namespace grpcr {
 __attribute__((tls_model("initial-exec"))) thread_local bool tls_init_attempt =
     false;
 
-namespace {
-
-// Starts the next attempt at now (the caller's clock reading). Called
-// holding the combiner; yields it.
-void StartAttempt(CallData* calld, int64_t now);
-
-}  // namespace
-
 void AttemptCallbackDone(Attempt* attempt) {
   if (--attempt->pending != 0) return;
   // Below us nothing refers to the attempt's ops any more.
@@ -63,6 +55,12 @@ grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error) {
   GRPC_CLOSURE_INIT(&attempt->cancel_start, AttemptCancelStart, attempt,
                     nullptr);
   return &attempt->cancel_start;
+}
+
+void DiscardAttempt(Attempt* a) {
+  if (a->direct) ClearDirectResults(a);
+  a->retried = true;
+  if (a->pending == 0) DropAttemptData(a);
 }
 
 namespace {
@@ -109,16 +107,12 @@ void RefundRetry(CallData* calld) {
                             grpcr_internal_now_ns());
 }
 
-// The attempt a retry follows is given up: its results never reach the
-// application, and its copies are released once nothing below refers to
-// them.
+// The attempt a retry follows is given up.
 void DiscardBackoffAttempt(CallData* calld) {
   Attempt* a = calld->backoff_attempt;
   if (a == nullptr) return;
   calld->backoff_attempt = nullptr;
-  if (a->direct) ClearDirectResults(a);
-  a->retried = true;
-  if (a->pending == 0) DropAttemptData(a);
+  DiscardAttempt(a);
 }
 
 // The breaker gates every attempt: a retry that is due starts only if the
@@ -274,10 +268,21 @@ void Decide(CallData* calld, Attempt* attempt,
   attempt->decided = true;
   StopAttemptTimer(attempt);
   calld->current = nullptr;
-  LearnConfig(calld, attempt);
-  SavePeer(calld, attempt);
   int status = StatusFrom(attempt->recv_trailing_md_error,
                           attempt->to.trailing_md, calld->deadline);
+  if (calld->hedged) {
+    // A loser, or an attempt that ended after the call, says nothing about
+    // the call, its config or its peer.
+    if (!calld->finished &&
+        (calld->winner == nullptr || calld->winner == attempt)) {
+      LearnConfig(calld, attempt);
+      SavePeer(calld, attempt);
+    }
+    DecideHedged(calld, attempt, status, closures);
+    return;
+  }
+  LearnConfig(calld, attempt);
+  SavePeer(calld, attempt);
   if (attempt->timed_out) {
     // The timer's cancel may have lost a race with the answer (the
     // transport held it, its callbacks queued behind the timer's): only an
@@ -396,7 +401,8 @@ void AfterAttemptReceive(Attempt* attempt) {
   CallData* calld = attempt->calld;
   Closures closures;
   if (attempt->committed && !attempt->got_trailing &&
-      calld->cancel_error.ok()) {
+      calld->cancel_error.ok() &&
+      (!calld->hedged || CommitHedged(calld, attempt, &closures))) {
     calld->streaming = attempt;
     DeliverStreaming(calld, &closures);
   }
@@ -575,12 +581,19 @@ grpc_error_handle InitChildStack(CallData* calld, Attempt* attempt) {
   return error;
 }
 
+}  // namespace
+
 void StartAttempt(CallData* calld, int64_t now) {
   ChannelData* chand = calld->chand;
   const uint32_t number = ++calld->attempts;
   const bool on_parent = number == 1;
   auto* attempt = calld->arena->ManagedNew<Attempt>(calld, number, on_parent);
   calld->current = attempt;
+  if (calld->hedged) {
+    attempt->prev = calld->newest;
+    calld->newest = attempt;
+    calld->inflight++;
+  }
   attempt->start_ns = now;
   grpc_error_handle error;
   if (!on_parent) error = InitChildStack(calld, attempt);
@@ -616,7 +629,10 @@ void StartAttempt(CallData* calld, int64_t now) {
   b.send_trailing_metadata = true;
   p.send_trailing_metadata.send_trailing_metadata = &attempt->send_trailing_md;
   b.recv_initial_metadata = true;
-  if (on_parent && calld->app_recv_initial_md_ready != nullptr &&
+  // A hedged call's attempts all write into their own buffers: a loser must
+  // never have written into the application's.
+  if (on_parent && !calld->hedged &&
+      calld->app_recv_initial_md_ready != nullptr &&
       calld->app_recv_message_ready != nullptr &&
       calld->app_recv_trailing_md_ready != nullptr) {
     attempt->direct = true;
@@ -660,6 +676,7 @@ void StartAttempt(CallData* calld, int64_t now) {
       calld->method_policy->per_attempt_timeout_ns > 0) {
     ArmAttemptTimer(calld, attempt);
   }
+  if (calld->hedged) ArmNextHedge(calld, now);
   if (on_parent) {
     // The application's own stack: its first batch goes down as it would
     // without the filter (client-channel's deadline timer started long ago).
@@ -681,8 +698,6 @@ void StartAttempt(CallData* calld, int64_t now) {
   ExecCtx::Run(DEBUG_LOCATION, &attempt->start_hop, absl::OkStatus());
   StopCombiner(calld, "resilience: attempt start queued");
 }
-
-}  // namespace
 
 void CancelInBackoff(CallData* calld, grpc_error_handle error,
                      Closures* closures) {
@@ -716,6 +731,7 @@ void StartFirstActiveBatch(CallData* calld,
     closures.RunClosures(calld->call_combiner);
     return;
   }
+  calld->hedged = calld->method_policy->hedging.enabled;
   StartAttempt(calld, now);
 }
 

@@ -194,6 +194,12 @@ struct Attempt {
   grpc_closure cancel_on_complete;
   grpc_closure cancel_start;
 
+  // Hedged calls: the attempt started before this one (the call's attempts
+  // are linked newest first), and whether another attempt's answer
+  // cancelled this one.
+  Attempt* prev = nullptr;
+  bool lost = false;
+
   // The transport writes the peer's address here; the call gets a copy.
   gpr_atm peer = 0;
 
@@ -208,6 +214,17 @@ struct Attempt {
   grpc_closure start_in_combiner;
   grpc_closure after_destroy;
   grpc_call_final_info final_info;
+};
+
+// A hedged call's timer for its next hedge. Re-arming it (sooner, for a
+// non-fatal status or a pushback) cancels the one armed before, whose
+// callback then finds itself no longer `live` and does nothing.
+struct HedgeTimer {
+  CallData* calld;
+  bool live = true;
+  grpc_timer timer;
+  grpc_closure fired;
+  grpc_closure in_combiner;
 };
 
 // kActive: a unary call of a method with a retry policy, run as attempts.
@@ -340,6 +357,21 @@ struct CallData {
   absl::optional<SliceBuffer>* passthrough_message = nullptr;
   grpc_closure passthrough_message_ready;
 
+  // Hedged calls (a method with a hedging block): several attempts in
+  // flight at once, all linked from `newest` (Attempt::prev); the call
+  // commits to the first that delivers a message or a fatal status
+  // (`winner`), and the others are cancelled.
+  bool hedged = false;
+  Attempt* newest = nullptr;
+  uint32_t inflight = 0;  // attempts started and not yet decided
+  Attempt* winner = nullptr;
+  bool hedge_stopped = false;  // a pushback said: no further hedge
+  HedgeTimer* hedge_timer = nullptr;  // armed, or null
+  // The last attempt that failed with a non-fatal status: the call ends
+  // with it if no other attempt answers and no hedge can start.
+  Attempt* hedge_failed = nullptr;
+  int hedge_failed_status = GRPC_STATUS_OK;
+
   // One cancel down the parent stack when an active call ends, so that
   // client-channel's deadline timer on the parent releases the call.
   bool parent_cancel_sent = false;
@@ -467,6 +499,34 @@ grpc_closure* PrepareAttemptCancel(Attempt* attempt, grpc_error_handle error);
 
 void StartFirstActiveBatch(CallData* calld,
                            grpc_transport_stream_op_batch* batch);
+
+// Starts the next attempt at now (the caller's clock reading). Called
+// holding the combiner; yields it.
+void StartAttempt(CallData* calld, int64_t now);
+
+// The attempt's results are given up: they never reach the application, and
+// its copies are released once nothing below refers to them.
+void DiscardAttempt(Attempt* a);
+
+// Hedged calls (hedge.cc).
+
+// After attempt k of a hedged call started: arms the timer for attempt k+1
+// (hedgingDelay, or the adaptive delay once known).
+void ArmNextHedge(CallData* calld, int64_t now);
+
+// A hedged call's attempt ended (Decide's part for hedged calls): commit to
+// it, or go on with the others and perhaps a hedge at once.
+void DecideHedged(CallData* calld, Attempt* attempt, int status,
+                  Closures* closures);
+
+// An attempt of a hedged call delivered a message: it commits the call
+// unless another did first. Returns whether the call is this attempt's.
+bool CommitHedged(CallData* calld, Attempt* attempt, Closures* closures);
+
+// The application cancelled a hedged call: every attempt in flight is
+// cancelled, the timer with them; a call with none in flight ends now.
+void CancelHedged(CallData* calld, grpc_error_handle error,
+                  Closures* closures);
 
 // The application cancelled while the call waits for a retry: the retry
 // timer is cancelled and the call ends now with the cancel's error.

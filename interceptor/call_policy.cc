@@ -141,7 +141,13 @@ void RecordFinal(CallData* calld, int status, uint32_t attempts) {
   grpcr_method_stats* m = calld->method_stats != nullptr
                               ? calld->method_stats
                               : grpcr_stats_method(stats, nullptr, 0);
-  grpcr_method_stats_on_final(m, attempts, status, calld->retry_delay_ns);
+  if (calld->hedged) {
+    grpcr_method_stats_on_hedged_final(
+        m, attempts, status,
+        calld->winner != nullptr ? calld->winner->number : 0);
+  } else {
+    grpcr_method_stats_on_final(m, attempts, status, calld->retry_delay_ns);
+  }
 }
 
 // Gives the ticket back with no verdict: the call ended without one (the

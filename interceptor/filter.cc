@@ -57,7 +57,9 @@ void HandleCancel(CallData* calld, grpc_transport_stream_op_batch* batch) {
               calld->chand->name.c_str(), calld,
               grpc_core::StatusToString(error).c_str());
     }
-    if (calld->current != nullptr) {
+    if (calld->hedged) {
+      CancelHedged(calld, error, &closures);
+    } else if (calld->current != nullptr) {
       Attempt* attempt = calld->current;
       if (!attempt->started) {
         attempt->cancel_pending = true;
