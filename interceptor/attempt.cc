@@ -428,7 +428,7 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   attempt->recv_message_error = error;
   // Before a committed attempt hands this error to the application (whose
   // surface then cancels the call with it).
-  if (IsClientLimitError(error)) MarkLocal(attempt->calld);
+  if (IsClientLimitError(error) && !attempt->lost) MarkLocal(attempt->calld);
   if (attempt->to.message->has_value()) {
     attempt->committed = true;
     StopAttemptTimer(attempt);  // the server answered: the clock stops

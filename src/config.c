@@ -412,9 +412,14 @@ static void check_hedging(checker *c, const grpcr_json *v, const char *path,
         h->max_extra_load = r;
       }
     } else if (key_is(m, "nonFatalStatusCodes")) {
-      read_codes(c, f, m->value,
-                 "OK cannot be non-fatal: it is the answer",
-                 &h->non_fatal_codes);
+      /* gRFC A6 allows an empty list: no status is non-fatal. */
+      if (m->value->type == GRPCR_JSON_ARRAY && m->value->u.array.count == 0) {
+        h->non_fatal_codes = 0;
+      } else {
+        read_codes(c, f, m->value,
+                   "OK cannot be non-fatal: it is the answer",
+                   &h->non_fatal_codes);
+      }
     } else {
       add_error(c, f, "unknown field");
     }

@@ -37,8 +37,13 @@ grpcr_hedge_verdict grpcr_hedge_decide(const grpcr_retry_policy *policy,
   if (req->stopped) return GRPCR_HEDGE_NO_PUSHBACK;
   /* GRPCR_NO_DEADLINE (INT64_MAX) is never passed. */
   if (now_ns > deadline_ns) return GRPCR_HEDGE_NO_DEADLINE;
+  /* deadline - now < median without a signed overflow: with now < 0,
+   * deadline - now may pass INT64_MAX, so deadline - median is compared
+   * instead, and a deadline within median of INT64_MIN (where that
+   * subtraction would overflow) has less than median left. */
   if (req->median_attempt_ns > 0 && deadline_ns != INT64_MAX &&
-      (now_ns < 0 ? deadline_ns - req->median_attempt_ns < now_ns
+      (now_ns < 0 ? deadline_ns < INT64_MIN + req->median_attempt_ns ||
+                        deadline_ns - req->median_attempt_ns < now_ns
                   : deadline_ns - now_ns < req->median_attempt_ns)) {
     return GRPCR_HEDGE_NO_TIME;
   }

@@ -130,10 +130,6 @@ void grpcr_method_stats_on_attempt_timeout(grpcr_method_stats *m) {
   if (m != NULL) inc(&m->attempt_timeouts);
 }
 
-/* Read in the reverse of the order on_final writes (its status last), so
- * every counted call has its attempts and histograms counted; requests is
- * the status counts' sum, so the two always agree. Entries with no calls
- * are left out. */
 void grpcr_method_stats_free(grpcr_method_stats *m) {
   if (m == NULL) return;
   free(atomic_load_explicit(&m->hist, memory_order_relaxed));
@@ -221,6 +217,10 @@ bool grpcr_method_stats_latency_quantile(grpcr_method_stats *m,
   return known;
 }
 
+/* Read in the reverse of the order on_final writes (its status last), so
+ * every counted call has its attempts and histograms counted; requests is
+ * the status counts' sum, so the two always agree. Entries with no calls
+ * are left out. */
 int grpcr_stats_snapshot_methods(grpcr_channel_stats *s,
                                  grpcr_channel_snapshot *o) {
   size_t n = atomic_load_explicit(&s->method_count, memory_order_acquire);

@@ -2,6 +2,7 @@
 // range edge, the exact "field:<path> error:<message>" lines, and that every
 // error is reported at once.
 #include "grpcr/config.h"
+#include "config_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -62,23 +63,6 @@ const char kExampleMethod[] = R"({
     }
   })";
 
-std::string Format(const grpcr_config_errors &errs) {
-  char *s = grpcr_config_errors_format(&errs);
-  std::string out = s ? s : "<ENOMEM>";
-  free(s);
-  return out;
-}
-
-// The formatted errors of grpcr_config_validate; "" when valid.
-std::string Validate(const std::string &json) {
-  grpcr_config_errors errs = {};
-  int rc = grpcr_config_validate(json.data(), json.size(), &errs);
-  std::string out = Format(errs);
-  EXPECT_EQ(rc, errs.count ? GRPCR_ECONFIG : 0) << out;
-  grpcr_config_errors_free(&errs);
-  return out;
-}
-
 // Parses a top-level "resilience" block given as its JSON object text.
 struct Channel {
   int rc;
@@ -105,32 +89,9 @@ std::string BreakerField(const std::string &member) {
   return ParseChannel("{\"circuitBreaker\": {" + member + "}}").errors;
 }
 
-struct Method {
-  int rc;
-  grpcr_retry_policy policy;
-  bool has_policy;
-  std::string errors;
-};
-
-Method ParseMethod(const std::string &entry, const char *path = "methodConfig[0]") {
-  Method m;
-  grpcr_config_errors errs = {};
-  m.rc = grpcr_config_parse_method(entry.data(), entry.size(), path, &m.policy, &m.has_policy, &errs);
-  m.errors = Format(errs);
-  EXPECT_EQ(m.rc, errs.count ? GRPCR_ECONFIG : 0) << m.errors;
-  grpcr_config_errors_free(&errs);
-  return m;
-}
-
-// A method entry whose resilience block has maxAttempts 3 and these members.
-Method ParseRetry(const std::string &members) {
-  return ParseMethod("{\"resilience\": {\"maxAttempts\": 3" + (members.empty() ? "" : ", " + members) + "}}");
-}
-std::string RetryField(const std::string &member) { return ParseRetry(member).errors; }
 
 const std::string kBudget = "field:resilience.retryBudget.";
 const std::string kBreaker = "field:resilience.circuitBreaker.";
-const std::string kRetry = "field:methodConfig[0].resilience.";
 
 TEST(ConfigTest, ExampleConfigIsValid) { EXPECT_EQ(Validate(kExample), ""); }
 
@@ -759,6 +720,9 @@ TEST(ConfigTest, TruncatedAndMutatedConfigsNeverCrashOrLeak) {
           "circuitBreaker": {"tripOnStatusCodes": ["OK", "X", 3], "openDuration": "0.001s"}},
           "methodConfig": [{"retryPolicy": {}, "resilience": {"maxAttempts": 2.5,
           "initialBackoff": "20s", "jitter": "EQUAL", "zzz": null}}]})",
+      R"({"resilience": {"hedging": {"maxAttempts": 3, "hedgingDelay": "0.5s", "maxExtraLoad": 0.05,
+          "nonFatalStatusCodes": ["UNAVAILABLE", "OK", 4], "x": 1}, "jitter": "NONE"},
+          "methodConfig": [{"resilience": {"hedging": {"maxAttempts": 2, "maxExtraLoad": 0.01}}}]})",
   };
   const char specials[] = "{}[],:\"\\0123456789.s-eE \x00\x80\xFF";
   std::mt19937_64 rng(7);

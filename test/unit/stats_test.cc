@@ -760,3 +760,196 @@ TEST_F(MethodStatsTest, OtherKeepsNoMedian) {
   EXPECT_EQ(0u, s.methods[0].latency_samples);
   EXPECT_EQ(0.0, s.methods[0].median_attempt_s);
 }
+
+// ---------------------------------------------------------------------------
+// Hedging: the channel's hedges (inside its retries), a method's hedge
+// counters and hedges-per-call histogram, and the adaptive delay's reads.
+
+TEST_F(StatsTest, ChannelHedgesAreCountedInsideRetries) {
+  grpcr_channel_stats* c = grpcr_registry_add(reg_, "ch", "dns:///t");
+  ASSERT_NE(c, nullptr);
+  // A hedged call: three attempts, two of them hedges.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_attempt(c, 1);
+  grpcr_stats_on_hedge(c);
+  grpcr_stats_on_attempt(c, 2);
+  grpcr_stats_on_hedge(c);
+  grpcr_stats_on_attempt(c, 3);
+  grpcr_stats_on_final(c, kOk);
+  // A retried call: one retry after 100 ms.
+  grpcr_stats_on_request(c);
+  grpcr_stats_on_attempt(c, 1);
+  grpcr_stats_on_retry(c, 100 * kMs);
+  grpcr_stats_on_attempt(c, 2);
+  grpcr_stats_on_final(c, kOk);
+  grpcr_channel_snapshot s = One("ch");
+  EXPECT_EQ(s.requests, 2u);
+  EXPECT_EQ(s.attempts, 5u);
+  EXPECT_EQ(s.retries, 3u);
+  EXPECT_EQ(s.hedges, 2u);
+  // A hedge waits for no backoff: only the retry is in the wait histogram.
+  EXPECT_EQ(s.retry_wait_count, 1u);
+  EXPECT_DOUBLE_EQ(s.retry_wait_sum_s, 0.1);
+  EXPECT_EQ(s.attempts_by_number[0], 2u);
+  EXPECT_EQ(s.attempts_by_number[1], 2u);
+  EXPECT_EQ(s.attempts_by_number[2], 1u);
+  EXPECT_EQ(s.finished, 2u);
+}
+
+TEST_F(MethodStatsTest, HedgeCountersAndTheHedgesHistogramAreExact) {
+  grpcr_method_stats* m = Method("/echo.Echo/Say");
+  for (int i = 0; i < 4; i++) grpcr_method_stats_on_hedge(m);
+  for (int i = 0; i < 2; i++) grpcr_method_stats_on_hedge_denied(m);
+  for (int i = 0; i < 3; i++) grpcr_method_stats_on_hedge_cancelled(m);
+  grpcr_method_stats_on_hedge(nullptr);
+  grpcr_method_stats_on_hedge_denied(nullptr);
+  grpcr_method_stats_on_hedge_cancelled(nullptr);
+  // Counters alone do not list a method: it has no calls yet.
+  EXPECT_EQ(Snap().method_count, 0u);
+  grpcr_method_stats_on_hedged_final(m, 1, kOk, 1);     // no hedge
+  grpcr_method_stats_on_hedged_final(m, 3, kOk, 2);     // 2 hedges, one won
+  grpcr_method_stats_on_hedged_final(m, 3, kOk, 1);     // 2, the first won
+  grpcr_method_stats_on_hedged_final(m, 2, kUnavailable, 0);  // 1, no winner
+  grpcr_method_stats_on_hedged_final(m, 7, kOk, 7);     // 6, won
+  grpcr_method_stats_on_hedged_final(m, 101, kOk, 50);  // 100, won
+  grpcr_method_stats_on_hedged_final(m, 102, 99, 0);    // 101; UNKNOWN
+  grpcr_method_stats_on_hedged_final(nullptr, 3, kOk, 2);
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, 1u);
+  const grpcr_method_snapshot& q = s.methods[0];
+  EXPECT_STREQ(q.method, "/echo.Echo/Say");
+  EXPECT_EQ(q.requests, 7u);
+  EXPECT_EQ(q.attempts, 219u);
+  EXPECT_EQ(q.status_counts[kOk], 5u);
+  EXPECT_EQ(q.status_counts[kUnavailable], 1u);
+  EXPECT_EQ(q.status_counts[kUnknown], 1u);
+  EXPECT_EQ(q.hedges, 4u);
+  EXPECT_EQ(q.hedges_denied, 2u);
+  EXPECT_EQ(q.hedges_cancelled, 3u);
+  EXPECT_EQ(q.hedges_won, 3u);
+  // Calls with hedges, by the retries histogram's bounds {1, 2, 3, 4, 5,
+  // 10, 20, 50, 100, +Inf}: 1 -> le=1, 2 and 2 -> le=2, 6 -> le=10,
+  // 100 -> le=100, 101 -> +Inf.
+  EXPECT_EQ(q.hedged_calls, 6u);
+  EXPECT_EQ(q.hedges_sum, 212u);
+  const uint64_t want[GRPCR_STATS_RETRIES_BUCKETS] = {1, 2, 0, 0, 0, 1, 0, 0, 1, 1};
+  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) EXPECT_EQ(q.hedges_buckets[i], want[i]) << "bucket " << i;
+  // Hedges are not retries.
+  EXPECT_EQ(q.retries, 0u);
+  EXPECT_EQ(q.retried_calls, 0u);
+  EXPECT_EQ(q.retries_sum, 0u);
+  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) EXPECT_EQ(q.retries_buckets[i], 0u) << "bucket " << i;
+  for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) EXPECT_EQ(q.delay_buckets[i], 0u) << "bucket " << i;
+  EXPECT_EQ(q.delay_sum_s, 0.0);
+  EXPECT_EQ(q.hedge_delay_s, 0.0);
+  EXPECT_EQ(q.hedge_delay_samples, 0u);
+}
+
+TEST_F(MethodStatsTest, RetriedAndHedgedCallsOfAMethodAreKeptApart) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* m = Method("/a.A/M");
+  grpcr_method_stats_on_final(m, 3, kOk, 10 * kMs);  // 2 retries
+  grpcr_method_stats_on_hedged_final(m, 4, kOk, 4);  // 3 hedges
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, 1u);
+  const grpcr_method_snapshot& q = s.methods[0];
+  EXPECT_EQ(q.requests, 2u);
+  EXPECT_EQ(q.attempts, 7u);
+  EXPECT_EQ(q.retries, 2u);
+  EXPECT_EQ(q.retried_calls, 1u);
+  EXPECT_EQ(q.retries_sum, 2u);
+  EXPECT_EQ(q.retries_buckets[1], 1u);
+  EXPECT_EQ(q.hedged_calls, 1u);
+  EXPECT_EQ(q.hedges_sum, 3u);
+  EXPECT_EQ(q.hedges_buckets[2], 1u);
+  EXPECT_EQ(q.hedges_won, 1u);
+}
+
+// The bucket of 1 ms is [983040, 1048575] ns, of 200 ms [184549376,
+// 201326591]: a quantile is its bucket's upper bound.
+constexpr int64_t k1msUpper = 1048575;
+constexpr int64_t k200msUpper = 201326591;
+
+TEST_F(MethodStatsTest, LatencyQuantileIsReadAtMostEvery100Ms) {
+  constexpr int64_t kMs = 1000000;
+  const int64_t t = 1000 * kMs;
+  grpcr_method_stats* m = Method("/a.A/M");
+  for (int i = 0; i < 20; i++) grpcr_method_stats_on_hedged_ok(m, t, 1 * kMs);
+  int64_t d = -1;
+  ASSERT_TRUE(grpcr_method_stats_latency_quantile(m, t, 0.5, 20, &d));
+  EXPECT_EQ(d, k1msUpper);
+  // 30 calls of 200 ms move the median, but the last read stands for 100 ms.
+  for (int i = 0; i < 30; i++) grpcr_method_stats_on_hedged_ok(m, t + 50 * kMs, 200 * kMs);
+  d = -1;
+  ASSERT_TRUE(grpcr_method_stats_latency_quantile(m, t + 100 * kMs - 1, 0.5, 20, &d));
+  EXPECT_EQ(d, k1msUpper);
+  ASSERT_TRUE(grpcr_method_stats_latency_quantile(m, t + 100 * kMs, 0.5, 20, &d));
+  EXPECT_EQ(d, k200msUpper);
+}
+
+TEST_F(MethodStatsTest, TooFewCallsIsAlsoKeptFor100Ms) {
+  constexpr int64_t kMs = 1000000;
+  const int64_t t = 1000 * kMs;
+  grpcr_method_stats* m = Method("/a.A/M");
+  for (int i = 0; i < 19; i++) grpcr_method_stats_on_hedged_ok(m, t, 1 * kMs);
+  int64_t d = -1;
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(m, t, 0.5, 20, &d));
+  EXPECT_EQ(d, 0);
+  grpcr_method_stats_on_hedged_ok(m, t, 1 * kMs);
+  d = -1;
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(m, t + 100 * kMs - 1, 0.5, 20, &d));
+  EXPECT_EQ(d, 0);
+  EXPECT_TRUE(grpcr_method_stats_latency_quantile(m, t + 100 * kMs, 0.5, 20, &d));
+  EXPECT_EQ(d, k1msUpper);
+}
+
+// "other" mixes methods: their latencies make no one delay, so it never
+// answers (and records nothing).
+TEST_F(MethodStatsTest, OtherAndNullNeverAnswerTheQuantile) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* other = grpcr_stats_method(ch_, nullptr, 0);
+  for (int i = 0; i < 100; i++) grpcr_method_stats_on_hedged_ok(other, 1000 * kMs, 1 * kMs);
+  int64_t d = -1;
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(other, 1000 * kMs, 0.5, 1, &d));
+  EXPECT_EQ(d, 0);
+  grpcr_method_stats_on_hedged_ok(nullptr, 1000 * kMs, 1 * kMs);
+  d = -1;
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(nullptr, 1000 * kMs, 0.5, 1, &d));
+  EXPECT_EQ(d, 0);
+  grpcr_method_stats_on_hedged_final(other, 2, kOk, 2);
+  const grpcr_channel_snapshot& s = Snap();
+  ASSERT_EQ(s.method_count, 1u);
+  EXPECT_STREQ(s.methods[0].method, GRPCR_METHOD_OTHER);
+  EXPECT_EQ(s.methods[0].hedge_delay_s, 0.0);
+  EXPECT_EQ(s.methods[0].hedge_delay_samples, 0u);
+  EXPECT_EQ(s.methods[0].hedges_won, 1u);
+}
+
+// The snapshot reports the delay last read and the window's count then,
+// not the window now.
+TEST_F(MethodStatsTest, SnapshotReportsTheLastDelayRead) {
+  constexpr int64_t kMs = 1000000;
+  grpcr_method_stats* m = Method("/a.A/M");
+  grpcr_method_stats_on_hedged_final(m, 2, kOk, 2);
+  for (int i = 0; i < 20; i++) grpcr_method_stats_on_hedged_ok(m, 1000 * kMs, 1 * kMs);
+  EXPECT_EQ(Snap().methods[0].hedge_delay_s, 0.0);  // never read
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 0u);
+  int64_t d = 0;
+  ASSERT_TRUE(grpcr_method_stats_latency_quantile(m, 1000 * kMs, 0.5, 20, &d));
+  EXPECT_DOUBLE_EQ(Snap().methods[0].hedge_delay_s, 0.001048575);
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 20u);
+  for (int i = 0; i < 30; i++) grpcr_method_stats_on_hedged_ok(m, 1050 * kMs, 200 * kMs);
+  EXPECT_DOUBLE_EQ(Snap().methods[0].hedge_delay_s, 0.001048575);  // not read again
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 20u);
+  ASSERT_TRUE(grpcr_method_stats_latency_quantile(m, 1100 * kMs, 0.5, 20, &d));
+  EXPECT_DOUBLE_EQ(Snap().methods[0].hedge_delay_s, 0.201326591);
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 50u);
+  // Too few for a higher minimum: no delay, and the count it had.
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(m, 1200 * kMs, 0.5, 51, &d));
+  EXPECT_EQ(Snap().methods[0].hedge_delay_s, 0.0);
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 50u);
+  // Once the window has moved past them: nothing.
+  EXPECT_FALSE(grpcr_method_stats_latency_quantile(m, 20000 * kMs, 0.5, 20, &d));
+  EXPECT_EQ(Snap().methods[0].hedge_delay_s, 0.0);
+  EXPECT_EQ(Snap().methods[0].hedge_delay_samples, 0u);
+}
