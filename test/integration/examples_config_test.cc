@@ -44,7 +44,8 @@ TEST(ExamplesConfigTest, EveryDocumentedConfigIsShipped) {
   for (const auto& p : ConfigFiles()) names.push_back(p.filename().string());
   for (const char* want :
        {"demo.json", "external-api.json", "grpc-retry-policy.json",
-        "internal-low-latency.json", "payments.json"}) {
+        "internal-low-latency.json", "payments.json",
+        "read-tail-hedging.json"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
         << want << " is missing from " << GRPCR_EXAMPLES_CONFIG_DIR;
   }
