@@ -1,7 +1,7 @@
 // Attempts: the first runs on the application's own call stack, each retry
 // on a child call stack sharing the call's arena and call combiner. An
 // attempt's receive callbacks decide (through the core) whether to retry,
-// after how long (the retry timer), or to finish.
+// after how long (the retry timer, timers.cc), or to finish.
 #include "call.h"
 
 namespace grpcr {
@@ -95,172 +95,6 @@ void SavePeer(CallData* calld, Attempt* attempt) {
   }
 }
 
-void SaveResult(CallData* calld, Attempt* attempt) {
-  calld->final_attempt = attempt;
-}
-
-// A retry the budget allowed that will never start (the call ends in its
-// backoff): the budget gets it back, so it counts only retries made.
-void RefundRetry(CallData* calld) {
-  if (calld->backoff_attempt == nullptr || calld->policy == nullptr) return;
-  grpcr_budget_refund_retry(grpcr_policy_budget(calld->policy.get()),
-                            grpcr_internal_now_ns());
-}
-
-// The attempt a retry follows is given up.
-void DiscardBackoffAttempt(CallData* calld) {
-  Attempt* a = calld->backoff_attempt;
-  if (a == nullptr) return;
-  calld->backoff_attempt = nullptr;
-  DiscardAttempt(a);
-}
-
-// The breaker gates every attempt: a retry that is due starts only if the
-// breaker admits it now (CLOSED, or the call's own half-open probe slot).
-bool BreakerAdmitsRetry(CallData* calld) {
-  if (!calld->breaker_admitted) return true;
-  return grpcr_breaker_admits_retry(grpcr_policy_breaker(calld->policy.get()),
-                                    &calld->ticket, grpcr_internal_now_ns());
-}
-
-void RetryTimerInCombiner(void* arg, grpc_error_handle error) {
-  auto* calld = static_cast<CallData*>(arg);
-  calld->retry_timer_pending = false;
-  if (calld->finished) {
-    StopCombiner(calld, "resilience: retry timer after finish");
-  } else if (!error.ok()) {
-    // The timer list shut down (grpc_shutdown) with the call in backoff: it
-    // still gets its one final status, and the breaker no verdict.
-    ReleaseTicket(calld);
-    RefundRetry(calld);
-    DiscardBackoffAttempt(calld);
-    Closures closures;
-    FinishWithFailure(
-        calld,
-        StatusError(GRPC_STATUS_UNAVAILABLE,
-                    "resilience: retry timer failed: " +
-                        grpc_core::StatusToString(error)),
-        &closures);
-    closures.RunClosures(calld->call_combiner);
-  } else if (!BreakerAdmitsRetry(calld)) {
-    // The breaker opened during the backoff: the call ends as if this had
-    // been its last attempt.
-    grpcr_stats_on_breaker_stopped_retry(calld->chand->stats);
-    RefundRetry(calld);
-    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
-      gpr_log(GPR_INFO,
-              "resilience[%s] call=%p: retry due, but the breaker admits no "
-              "further attempt: ending with attempt %u's status",
-              calld->chand->name.c_str(), calld,
-              calld->backoff_attempt->number);
-    }
-    Attempt* last = calld->backoff_attempt;
-    calld->backoff_attempt = nullptr;
-    SaveResult(calld, last);
-    Closures closures;
-    Finish(calld, calld->backoff_status, &closures);
-    closures.RunClosures(calld->call_combiner);
-  } else {
-    DiscardBackoffAttempt(calld);
-    // Counted when it starts: a retry cancelled or stopped in its backoff
-    // never happened.
-    grpcr_stats_on_retry(calld->chand->stats, calld->backoff_delay_ns);
-    calld->retry_delay_ns += calld->backoff_delay_ns;
-    StartAttempt(calld, grpcr_internal_now_ns());  // yields the combiner
-  }
-  GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: retry timer");
-}
-
-void RetryTimerFired(void* arg, grpc_error_handle error) {
-  auto* calld = static_cast<CallData*>(arg);
-  GRPC_CLOSURE_INIT(&calld->retry_in_combiner, RetryTimerInCombiner, calld,
-                    nullptr);
-  GRPC_CALL_COMBINER_START(calld->call_combiner, &calld->retry_in_combiner,
-                           error, "resilience: retry timer");
-}
-
-void StartRetryTimer(CallData* calld, int64_t delay_ns) {
-  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: retry timer");
-  calld->retry_timer_pending = true;
-  GRPC_CLOSURE_INIT(&calld->retry_timer_fired, RetryTimerFired, calld,
-                    nullptr);
-  // From the real clock: the exec_ctx's cached time can lag it, which
-  // would fire the retry early by that much.
-  ExecCtx::Get()->InvalidateNow();
-  Timestamp when =
-      Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(delay_ns);
-  grpc_timer_init(&calld->retry_timer, when, &calld->retry_timer_fired);
-}
-
-// ---- perAttemptTimeout ------------------------------------------------------
-
-// The attempt answered (a message or its status) or was decided: its
-// timer, if armed, is cancelled (its callback then does nothing).
-void StopAttemptTimer(Attempt* attempt) {
-  if (!attempt->timeout_armed) return;
-  attempt->timeout_armed = false;
-  grpc_timer_cancel(&attempt->timeout_timer);
-}
-
-void AttemptTimeoutInCombiner(void* arg, grpc_error_handle error) {
-  auto* attempt = static_cast<Attempt*>(arg);
-  CallData* calld = attempt->calld;
-  // Still armed: nothing answered, and the attempt is not decided.
-  const bool due = error.ok() && attempt->timeout_armed;
-  attempt->timeout_armed = false;
-  Closures closures;
-  // Not if the application's cancel got there first (sent, or waiting for
-  // the attempt's start): the call ends with that.
-  if (due && !attempt->decided && !attempt->committed &&
-      !attempt->got_trailing && !attempt->cancel_sent &&
-      !attempt->cancel_pending && calld->cancel_error.ok() &&
-      !calld->finished) {
-    attempt->timed_out = true;  // confirmed, and counted, by Decide
-    const int64_t ms = calld->method_policy->per_attempt_timeout_ns / 1000000;
-    grpc_error_handle timeout = StatusError(
-        GRPC_STATUS_DEADLINE_EXCEEDED,
-        absl::StrFormat("resilience: attempt timeout: attempt %u had no "
-                        "response within the perAttemptTimeout of %" PRId64
-                        " ms",
-                        attempt->number, ms));
-    if (GRPC_TRACE_FLAG_ENABLED(trace)) {
-      gpr_log(GPR_INFO, "resilience[%s] call=%p: attempt %u timed out",
-              calld->chand->name.c_str(), calld, attempt->number);
-    }
-    if (!attempt->started) {
-      attempt->cancel_pending = true;  // sent behind its batch
-      attempt->cancel_error = timeout;
-    } else {
-      closures.Add(PrepareAttemptCancel(attempt, timeout), absl::OkStatus(),
-                   "resilience: attempt timeout");
-    }
-  }
-  closures.RunClosures(calld->call_combiner);
-  GRPC_CALL_STACK_UNREF(calld->owning_call, "resilience: attempt timeout");
-}
-
-void AttemptTimeoutFired(void* arg, grpc_error_handle error) {
-  auto* attempt = static_cast<Attempt*>(arg);
-  GRPC_CLOSURE_INIT(&attempt->timeout_in_combiner, AttemptTimeoutInCombiner,
-                    attempt, nullptr);
-  GRPC_CALL_COMBINER_START(attempt->calld->call_combiner,
-                           &attempt->timeout_in_combiner, error,
-                           "resilience: attempt timeout");
-}
-
-void ArmAttemptTimer(CallData* calld, Attempt* attempt) {
-  GRPC_CALL_STACK_REF(calld->owning_call, "resilience: attempt timeout");
-  attempt->timeout_armed = true;
-  GRPC_CLOSURE_INIT(&attempt->timeout_fired, AttemptTimeoutFired, attempt,
-                    nullptr);
-  ExecCtx::Get()->InvalidateNow();
-  grpc_timer_init(&attempt->timeout_timer,
-                  Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(
-                                         calld->method_policy
-                                             ->per_attempt_timeout_ns),
-                  &attempt->timeout_fired);
-}
-
 // Runs once the attempt's receive callbacks have all arrived: retry or
 // finish. Called holding the combiner; adds what must run to closures.
 void Decide(CallData* calld, Attempt* attempt,
@@ -303,7 +137,7 @@ void Decide(CallData* calld, Attempt* attempt,
     // (The surface may have cancelled the call for it already: it is still
     // local, not the application's cancel.)
     MarkLocal(calld);
-    SaveResult(calld, attempt);
+    calld->final_attempt = attempt;
     Finish(calld, status, closures);
     return;
   }
@@ -320,7 +154,7 @@ void Decide(CallData* calld, Attempt* attempt,
       grpcr_method_stats_on_attempt_ok(
           calld->method_stats, grpcr_internal_now_ns() - attempt->start_ns);
     }
-    SaveResult(calld, attempt);
+    calld->final_attempt = attempt;
     Finish(calld, status, closures);
     return;
   }
@@ -382,7 +216,7 @@ void Decide(CallData* calld, Attempt* attempt,
     // deadline.
     grpcr_method_stats_on_retry_skipped_deadline(calld->method_stats);
   }
-  SaveResult(calld, attempt);
+  calld->final_attempt = attempt;
   Finish(calld, status, closures);
 }
 
@@ -697,15 +531,6 @@ void StartAttempt(CallData* calld, int64_t now) {
                     grpc_schedule_on_exec_ctx);
   ExecCtx::Run(DEBUG_LOCATION, &attempt->start_hop, absl::OkStatus());
   StopCombiner(calld, "resilience: attempt start queued");
-}
-
-void CancelInBackoff(CallData* calld, grpc_error_handle error,
-                     Closures* closures) {
-  // The timer callback sees `finished` and does nothing.
-  grpc_timer_cancel(&calld->retry_timer);
-  RefundRetry(calld);
-  DiscardBackoffAttempt(calld);
-  FinishWithFailure(calld, error, closures);
 }
 
 void StartFirstActiveBatch(CallData* calld,

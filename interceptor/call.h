@@ -528,6 +528,15 @@ bool CommitHedged(CallData* calld, Attempt* attempt, Closures* closures);
 void CancelHedged(CallData* calld, grpc_error_handle error,
                   Closures* closures);
 
+// Timers (timers.cc). The retry timer: the call waits delay_ns for its
+// next attempt (calld->backoff_attempt, kept until then).
+void StartRetryTimer(CallData* calld, int64_t delay_ns);
+
+// perAttemptTimeout: armed when an attempt starts; stopped when it answers
+// (a message or its status) or is decided (its callback then does nothing).
+void ArmAttemptTimer(CallData* calld, Attempt* attempt);
+void StopAttemptTimer(Attempt* attempt);
+
 // The application cancelled while the call waits for a retry: the retry
 // timer is cancelled and the call ends now with the cancel's error.
 void CancelInBackoff(CallData* calld, grpc_error_handle error,
