@@ -23,15 +23,21 @@ typedef struct {
   Grpcr__V1__StatusCount *ptrs[GRPCR_STATUS_COUNT];
 } statuses_msg;
 
+/* A retries-per-call (or hedges-per-call) histogram and its buckets, in
+ * one block. */
+typedef struct {
+  Grpcr__V1__RetriesHistogram h;
+  Grpcr__V1__RetriesHistogram__Bucket buckets[GRPCR_STATS_RETRIES_BUCKETS];
+  Grpcr__V1__RetriesHistogram__Bucket
+      *bucket_ptrs[GRPCR_STATS_RETRIES_BUCKETS];
+} retries_msg;
+
 /* One method's message and every sub-message it points to, in one block. */
 typedef struct {
   Grpcr__V1__MethodStats m;
   statuses_msg statuses;
-  Grpcr__V1__RetriesHistogram retries;
-  Grpcr__V1__RetriesHistogram__Bucket
-      retries_buckets[GRPCR_STATS_RETRIES_BUCKETS];
-  Grpcr__V1__RetriesHistogram__Bucket
-      *retries_bucket_ptrs[GRPCR_STATS_RETRIES_BUCKETS];
+  retries_msg retries;
+  retries_msg hedges;
   wait_msg delay;
 } method_msg;
 
@@ -85,6 +91,26 @@ static void wait_msg_fill(wait_msg *w,
   w->h.p99_seconds = p99_s;
 }
 
+/* Fills r with every bucket of a retries (or hedges) per call histogram. */
+static void retries_msg_fill(
+    retries_msg *r, const uint64_t buckets[GRPCR_STATS_RETRIES_BUCKETS],
+    uint64_t count, uint64_t sum) {
+  grpcr__v1__retries_histogram__init(&r->h);
+  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) {
+    Grpcr__V1__RetriesHistogram__Bucket *b = &r->buckets[i];
+    grpcr__v1__retries_histogram__bucket__init(b);
+    b->upper_bound = i < GRPCR_STATS_RETRIES_FINITE_BUCKETS
+                         ? grpcr_stats_retries_bound(i)
+                         : (double)INFINITY;
+    b->count = buckets[i];
+    r->bucket_ptrs[i] = b;
+  }
+  r->h.n_buckets = GRPCR_STATS_RETRIES_BUCKETS;
+  r->h.buckets = r->bucket_ptrs;
+  r->h.count = count;
+  r->h.sum = sum;
+}
+
 /* Fills m with one entry per code, in code order. */
 static void statuses_msg_fill(statuses_msg *m,
                               const uint64_t counts[GRPCR_STATUS_COUNT]) {
@@ -110,25 +136,22 @@ static void method_msg_fill(method_msg *m, const grpcr_method_snapshot *s) {
   m->m.median_attempt_seconds = s->median_attempt_s;
   m->m.latency_samples = s->latency_samples;
   m->m.attempt_timeouts = s->attempt_timeouts;
+  m->m.hedges = s->hedges;
+  m->m.hedges_won = s->hedges_won;
+  m->m.hedges_cancelled = s->hedges_cancelled;
+  m->m.hedges_denied = s->hedges_denied;
+  m->m.hedge_delay_seconds = s->hedge_delay_s;
+  m->m.hedge_delay_samples = s->hedge_delay_samples;
   statuses_msg_fill(&m->statuses, s->status_counts);
   m->m.n_status_counts = GRPCR_STATUS_COUNT;
   m->m.status_counts = m->statuses.ptrs;
 
-  grpcr__v1__retries_histogram__init(&m->retries);
-  for (size_t i = 0; i < GRPCR_STATS_RETRIES_BUCKETS; i++) {
-    Grpcr__V1__RetriesHistogram__Bucket *b = &m->retries_buckets[i];
-    grpcr__v1__retries_histogram__bucket__init(b);
-    b->upper_bound = i < GRPCR_STATS_RETRIES_FINITE_BUCKETS
-                         ? grpcr_stats_retries_bound(i)
-                         : (double)INFINITY;
-    b->count = s->retries_buckets[i];
-    m->retries_bucket_ptrs[i] = b;
-  }
-  m->retries.n_buckets = GRPCR_STATS_RETRIES_BUCKETS;
-  m->retries.buckets = m->retries_bucket_ptrs;
-  m->retries.count = s->retried_calls;
-  m->retries.sum = s->retries_sum;
-  m->m.retries_per_call = &m->retries;
+  retries_msg_fill(&m->retries, s->retries_buckets, s->retried_calls,
+                   s->retries_sum);
+  m->m.retries_per_call = &m->retries.h;
+  retries_msg_fill(&m->hedges, s->hedges_buckets, s->hedged_calls,
+                   s->hedges_sum);
+  m->m.hedges_per_call = &m->hedges.h;
 
   /* One delay per retried call; the snapshot has no quantiles of its own. */
   wait_msg_fill(&m->delay, s->delay_buckets, s->retried_calls, s->delay_sum_s,
@@ -191,6 +214,7 @@ static bool channel_msg_fill(channel_msg *m, const grpcr_channel_snapshot *s) {
   m->ch.requests = s->requests;
   m->ch.attempts = s->attempts;
   m->ch.retries = s->retries;
+  m->ch.hedges = s->hedges;
   m->ch.budget_denied = s->budget_denied;
   m->ch.breaker_stopped_retries = s->breaker_stopped_retries;
   m->ch.instance = s->instance;

@@ -1,7 +1,8 @@
 /* The metric catalog and its renderers (include/grpcr/metrics.h): text
  * format 0.0.4 and OpenMetrics 1.0.0. Each family is one row of kFamilies:
  * its name, type and help, which channels have it, and how it writes a
- * channel's samples; both formats walk the same rows. */
+ * channel's samples; both formats walk the same rows. The per-method and
+ * gRFC A96 families write theirs in metrics_method.c. */
 #include "grpcr/metrics.h"
 
 #include <inttypes.h>
@@ -12,14 +13,7 @@
 #include <string.h>
 
 #include "grpcr/text.h"
-
-/* One channel's snapshot and its label set. */
-typedef struct {
-  const grpcr_channel_snapshot *s;
-  char *labels; /* channel="...",target="..." */
-} series;
-
-typedef enum { FORMAT_PROMETHEUS, FORMAT_OPENMETRICS } format;
+#include "metrics_internal.h"
 
 typedef struct {
   grpcr_metric_info info;
@@ -41,9 +35,8 @@ static void sample_u64(FILE *f, const char *name, const char *labels,
   fprintf(f, "%s{%s%s} %" PRIu64 "\n", name, labels, extra, v);
 }
 
-/* name then suffix ("_sum", or ""): a double sample. */
-static void sample_dbl(FILE *f, const char *name, const char *suffix,
-                       const char *labels, double v) {
+void grpcr_metrics_sample_dbl(FILE *f, const char *name, const char *suffix,
+                              const char *labels, double v) {
   char buf[32];
   if (isnan(v))
     strcpy(buf, "NaN");
@@ -60,6 +53,9 @@ static bool has_breaker(const grpcr_channel_snapshot *s) {
 static bool has_budget(const grpcr_channel_snapshot *s) {
   return s->has_budget;
 }
+static bool has_methods(const grpcr_channel_snapshot *s) {
+  return s->method_count > 0;
+}
 
 #define EMIT_U64(fn, expr)                                                \
   static void fn(FILE *f, const char *name, const series *c, format fmt) { \
@@ -71,12 +67,13 @@ static bool has_budget(const grpcr_channel_snapshot *s) {
   static void fn(FILE *f, const char *name, const series *c, format fmt) { \
     const grpcr_channel_snapshot *s = c->s;                               \
     (void)fmt;                                                            \
-    sample_dbl(f, name, "", c->labels, (expr));                           \
+    grpcr_metrics_sample_dbl(f, name, "", c->labels, (expr));             \
   }
 
 EMIT_U64(emit_requests, s->requests)
 EMIT_U64(emit_attempts, s->attempts)
 EMIT_U64(emit_retries, s->retries)
+EMIT_U64(emit_hedges, s->hedges)
 EMIT_U64(emit_budget_denied, s->budget_denied)
 EMIT_U64(emit_breaker_stopped, s->breaker_stopped_retries)
 EMIT_DBL(emit_budget_util, s->budget.utilisation)
@@ -152,10 +149,10 @@ static void emit_calls(FILE *f, const char *name, const series *c,
   }
 }
 
-/* A bucket bound as an le value. OpenMetrics wants its canonical form, Go's
- * %g with ".0" added to a whole number ("1.0", "0.0025", "60.0"); text
- * format 0.0.4 keeps the shortest ("1"), as it always has. */
-static void format_le(char *buf, size_t len, double bound, format fmt) {
+/* OpenMetrics wants an le's canonical form, Go's %g with ".0" added to a
+ * whole number ("1.0", "0.0025", "60.0"); text format 0.0.4 keeps the
+ * shortest ("1"), as it always has. */
+void grpcr_metrics_format_le(char *buf, size_t len, double bound, format fmt) {
   grpcr_text_format_double(buf, len, bound);
   if (fmt == FORMAT_OPENMETRICS && strpbrk(buf, ".e") == NULL &&
       strlen(buf) + 2 < len)
@@ -171,181 +168,18 @@ static void emit_wait_histogram(FILE *f, const char *name, const series *c,
   for (size_t i = 0; i < GRPCR_STATS_WAIT_BUCKETS; i++) {
     char le[32];
     if (i < GRPCR_STATS_WAIT_FINITE_BUCKETS)
-      format_le(le, sizeof(le), grpcr_stats_wait_bound(i), fmt);
+      grpcr_metrics_format_le(le, sizeof(le), grpcr_stats_wait_bound(i),
+                              fmt);
     else
       strcpy(le, "+Inf");
     cumulative += s->retry_wait_buckets[i];
     fprintf(f, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, c->labels, le,
             cumulative);
   }
-  sample_dbl(f, name, "_sum", c->labels, s->retry_wait_sum_s);
+  grpcr_metrics_sample_dbl(f, name, "_sum", c->labels,
+                           s->retry_wait_sum_s);
   fprintf(f, "%s_count{%s} %" PRIu64 "\n", name, c->labels,
           s->retry_wait_count);
-}
-
-static bool has_methods(const grpcr_channel_snapshot *s) {
-  return s->method_count > 0;
-}
-
-/* A96's grpc.method: the method's full name without the leading '/'
- * ("echo.Echo/Say"), or "other". Ours use the same value. */
-static const char *method_label(const grpcr_method_snapshot *m) {
-  return m->method[0] == '/' ? m->method + 1 : m->method;
-}
-
-/* The channel's labels and method="..." for each of its methods. */
-typedef uint64_t (*method_value)(const grpcr_method_snapshot *m);
-
-static void emit_per_method(FILE *f, const char *name, const series *c,
-                            method_value value) {
-  for (size_t i = 0; i < c->s->method_count; i++) {
-    const grpcr_method_snapshot *m = &c->s->methods[i];
-    fprintf(f, "%s{%s,method=\"", name, c->labels);
-    grpcr_text_write_label_value(f, method_label(m));
-    fprintf(f, "\"} %" PRIu64 "\n", value(m));
-  }
-}
-
-#define EMIT_METHOD(fn, field)                                            \
-  static uint64_t fn##_value(const grpcr_method_snapshot *m) {            \
-    return m->field;                                                      \
-  }                                                                       \
-  static void fn(FILE *f, const char *name, const series *c, format fmt) { \
-    (void)fmt;                                                            \
-    emit_per_method(f, name, c, fn##_value);                              \
-  }
-
-EMIT_METHOD(emit_method_requests, requests)
-EMIT_METHOD(emit_method_attempts, attempts)
-EMIT_METHOD(emit_method_retries, retries)
-EMIT_METHOD(emit_method_skipped_deadline, retries_skipped_deadline)
-EMIT_METHOD(emit_method_attempt_timeouts, attempt_timeouts)
-
-/* The median successful attempt, per method (0 until it is known). */
-static void emit_method_median(FILE *f, const char *name, const series *c,
-                               format fmt) {
-  (void)fmt;
-  for (size_t i = 0; i < c->s->method_count; i++) {
-    const grpcr_method_snapshot *m = &c->s->methods[i];
-    char buf[32];
-    grpcr_text_format_double(buf, sizeof(buf), m->median_attempt_s);
-    fprintf(f, "%s{%s,method=\"", name, c->labels);
-    grpcr_text_write_label_value(f, method_label(m));
-    fprintf(f, "\"} %s\n", buf);
-  }
-}
-
-static void emit_method_calls(FILE *f, const char *name, const series *c,
-                              format fmt) {
-  (void)fmt;
-  for (size_t i = 0; i < c->s->method_count; i++) {
-    const grpcr_method_snapshot *m = &c->s->methods[i];
-    for (int code = 0; code < GRPCR_STATUS_COUNT; code++) {
-      fprintf(f, "%s{%s,method=\"", name, c->labels);
-      grpcr_text_write_label_value(f, method_label(m));
-      fputs("\",code=\"", f);
-      grpcr_text_write_label_value(f, grpcr_status_name(code));
-      fprintf(f, "\"} %" PRIu64 "\n", m->status_counts[code]);
-    }
-  }
-}
-
-/* A96's histograms are per (grpc.method, grpc.target), as gRPC's own
- * OpenTelemetry plugin records them: the channels with the same target
- * are added up, each pair written once, at its first channel. */
-typedef struct {
-  uint64_t buckets[GRPCR_STATS_WAIT_BUCKETS]; /* the larger of the two */
-  uint64_t count;
-  double sum;
-} a96_histogram;
-
-typedef void (*a96_read)(const grpcr_method_snapshot *m, a96_histogram *h);
-
-static void read_retries(const grpcr_method_snapshot *m, a96_histogram *h) {
-  for (size_t k = 0; k < GRPCR_STATS_RETRIES_BUCKETS; k++)
-    h->buckets[k] += m->retries_buckets[k];
-  h->count += m->retried_calls;
-  h->sum += (double)m->retries_sum;
-}
-
-static void read_delay(const grpcr_method_snapshot *m, a96_histogram *h) {
-  for (size_t k = 0; k < GRPCR_STATS_WAIT_BUCKETS; k++)
-    h->buckets[k] += m->delay_buckets[k];
-  h->count += m->retried_calls;
-  h->sum += m->delay_sum_s;
-}
-
-static const grpcr_method_snapshot *find_method(
-    const grpcr_channel_snapshot *s, const char *method) {
-  for (size_t k = 0; k < s->method_count; k++)
-    if (strcmp(s->methods[k].method, method) == 0) return &s->methods[k];
-  return NULL;
-}
-
-static bool same_target(const grpcr_channel_snapshot *a,
-                        const grpcr_channel_snapshot *b) {
-  return strcmp(a->target != NULL ? a->target : "",
-                b->target != NULL ? b->target : "") == 0;
-}
-
-static void emit_a96(FILE *f, const char *name, const series *ss, size_t n,
-                     format fmt, a96_read read, size_t finite,
-                     double (*bound)(size_t)) {
-  for (size_t i = 0; i < n; i++) {
-    const grpcr_channel_snapshot *s = ss[i].s;
-    for (size_t k = 0; k < s->method_count; k++) {
-      const char *method = s->methods[k].method;
-      bool seen = false;
-      for (size_t j = 0; j < i && !seen; j++)
-        seen = same_target(ss[j].s, s) && find_method(ss[j].s, method);
-      if (seen) continue;
-      a96_histogram h = {{0}, 0, 0.0};
-      for (size_t j = i; j < n; j++) {
-        const grpcr_method_snapshot *m =
-            same_target(ss[j].s, s) ? find_method(ss[j].s, method) : NULL;
-        if (m != NULL) read(m, &h);
-      }
-      size_t len = 0;
-      char *labels = NULL;
-      FILE *l = open_memstream(&labels, &len);
-      if (l == NULL) continue;
-      fputs("grpc_method=\"", l);
-      grpcr_text_write_label_value(l, method_label(&s->methods[k]));
-      fputs("\",grpc_target=\"", l);
-      grpcr_text_write_label_value(l, s->target != NULL ? s->target : "");
-      fputc('"', l);
-      if (fclose(l) != 0) {
-        free(labels);
-        continue;
-      }
-      uint64_t cumulative = 0;
-      for (size_t b = 0; b <= finite; b++) {
-        char le[32];
-        if (b < finite)
-          format_le(le, sizeof(le), bound(b), fmt);
-        else
-          strcpy(le, "+Inf");
-        cumulative += h.buckets[b];
-        fprintf(f, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels,
-                le, cumulative);
-      }
-      sample_dbl(f, name, "_sum", labels, h.sum);
-      fprintf(f, "%s_count{%s} %" PRIu64 "\n", name, labels, h.count);
-      free(labels);
-    }
-  }
-}
-
-static void emit_a96_retries(FILE *f, const char *name, const series *ss,
-                             size_t n, format fmt) {
-  emit_a96(f, name, ss, n, fmt, read_retries,
-           GRPCR_STATS_RETRIES_FINITE_BUCKETS, grpcr_stats_retries_bound);
-}
-
-static void emit_a96_delay(FILE *f, const char *name, const series *ss,
-                           size_t n, format fmt) {
-  emit_a96(f, name, ss, n, fmt, read_delay, GRPCR_STATS_WAIT_FINITE_BUCKETS,
-           grpcr_stats_wait_bound);
 }
 
 static const family kFamilies[] = {
@@ -363,6 +197,10 @@ static const family kFamilies[] = {
     {{"grpcr_retries_total", GRPCR_METRIC_COUNTER,
       "Attempts after the first of a call."},
      NULL, emit_retries, NULL},
+    {{"grpcr_hedges_total", GRPCR_METRIC_COUNTER,
+      "Hedges started: attempts after the first of a hedged call (also in "
+      "grpcr_retries_total)."},
+     NULL, emit_hedges, NULL},
     {{"grpcr_retry_budget_denied_total", GRPCR_METRIC_COUNTER,
       "Retries the retry budget refused."},
      NULL, emit_budget_denied, NULL},
@@ -475,37 +313,62 @@ static const family kFamilies[] = {
     {{"grpcr_method_requests_total", GRPCR_METRIC_COUNTER,
       "Calls ended, by method (methods the service config names; the rest "
       "as method=\"other\")."},
-     has_methods, emit_method_requests, NULL},
+     has_methods, grpcr_metrics_emit_method_requests, NULL},
     {{"grpcr_method_attempts_total", GRPCR_METRIC_COUNTER,
       "Attempts of the calls ended, by method."},
-     has_methods, emit_method_attempts, NULL},
+     has_methods, grpcr_metrics_emit_method_attempts, NULL},
     {{"grpcr_method_retries_total", GRPCR_METRIC_COUNTER,
       "Retries of the calls ended, by method."},
-     has_methods, emit_method_retries, NULL},
+     has_methods, grpcr_metrics_emit_method_retries, NULL},
     {{"grpcr_method_retries_skipped_deadline_total", GRPCR_METRIC_COUNTER,
       "Retries not made because the call's deadline could not fit them "
       "(the backoff passes it, or less time than the method's median "
       "successful attempt would be left), by method."},
-     has_methods, emit_method_skipped_deadline, NULL},
+     has_methods, grpcr_metrics_emit_method_skipped_deadline, NULL},
     {{"grpcr_method_attempt_timeouts_total", GRPCR_METRIC_COUNTER,
       "Attempts cancelled by perAttemptTimeout (no response message or "
       "status in time), by method."},
-     has_methods, emit_method_attempt_timeouts, NULL},
+     has_methods, grpcr_metrics_emit_method_attempt_timeouts, NULL},
     {{"grpcr_method_attempt_median_seconds", GRPCR_METRIC_GAUGE,
       "The median of the method's last 64 successful attempts (0 until 10 "
       "exist), by method."},
-     has_methods, emit_method_median, NULL},
+     has_methods, grpcr_metrics_emit_method_median, NULL},
+    {{"grpcr_method_hedges_total", GRPCR_METRIC_COUNTER,
+      "Hedges started (attempts after the first of a hedged call), by "
+      "method."},
+     has_methods, grpcr_metrics_emit_method_hedges, NULL},
+    {{"grpcr_method_hedges_won_total", GRPCR_METRIC_COUNTER,
+      "Hedged calls whose result came from a hedge, not the first attempt, "
+      "by method."},
+     has_methods, grpcr_metrics_emit_method_hedges_won, NULL},
+    {{"grpcr_method_hedges_cancelled_total", GRPCR_METRIC_COUNTER,
+      "Attempts of hedged calls cancelled because another attempt answered "
+      "first, by method."},
+     has_methods, grpcr_metrics_emit_method_hedges_cancelled, NULL},
+    {{"grpcr_method_hedges_denied_total", GRPCR_METRIC_COUNTER,
+      "Hedges the retry budget refused (the call went on with the attempts "
+      "running), by method."},
+     has_methods, grpcr_metrics_emit_method_hedges_denied, NULL},
+    {{"grpcr_method_hedge_delay_seconds", GRPCR_METRIC_GAUGE,
+      "The adaptive hedging delay (maxExtraLoad) last computed: the "
+      "latency at quantile 1 - maxExtraLoad over the last 10 s (0 while "
+      "unknown), by method."},
+     has_methods, grpcr_metrics_emit_method_hedge_delay, NULL},
     {{"grpcr_method_calls_total", GRPCR_METRIC_COUNTER,
       "Calls ended, by method and final status code."},
-     has_methods, emit_method_calls, NULL},
+     has_methods, grpcr_metrics_emit_method_calls, NULL},
     {{"grpc_client_call_retries", GRPCR_METRIC_HISTOGRAM,
       "Retries per call, for calls that retried (gRFC A96 "
       "grpc.client.call.retries)."},
-     has_methods, NULL, emit_a96_retries},
+     has_methods, NULL, grpcr_metrics_emit_a96_retries},
     {{"grpc_client_call_retry_delay_seconds", GRPCR_METRIC_HISTOGRAM,
       "Total backoff delay of a call that retried (gRFC A96 "
       "grpc.client.call.retry_delay)."},
-     has_methods, NULL, emit_a96_delay},
+     has_methods, NULL, grpcr_metrics_emit_a96_delay},
+    {{"grpc_client_call_hedges", GRPCR_METRIC_HISTOGRAM,
+      "Hedges per call, for calls that hedged (gRFC A96 "
+      "grpc.client.call.hedges)."},
+     has_methods, NULL, grpcr_metrics_emit_a96_hedges},
 };
 
 #define FAMILY_COUNT (sizeof(kFamilies) / sizeof(kFamilies[0]))

@@ -76,12 +76,13 @@ static size_t retries_bucket(double ub) {
  * (the compiler checks that both sides have them); the rest are converted
  * one by one below. */
 #define CHANNEL_SAME_FIELDS(X)                                           \
-  X(requests) X(attempts) X(retries) X(budget_denied) X(breaker_rejected) \
-  X(breaker_stopped_retries) X(instance) X(throttled)                    \
+  X(requests) X(attempts) X(retries) X(hedges) X(budget_denied)          \
+  X(breaker_rejected) X(breaker_stopped_retries) X(instance) X(throttled) \
   X(finished) X(local_errors) X(committed_too_large) X(config_updates)
 #define METHOD_SAME_FIELDS(X)                                             \
   X(requests) X(attempts) X(retries) X(retries_skipped_deadline)          \
-  X(latency_samples) X(attempt_timeouts)
+  X(latency_samples) X(attempt_timeouts) X(hedges) X(hedges_won)          \
+  X(hedges_cancelled) X(hedges_denied) X(hedge_delay_samples)
 #define BREAKER_SAME_FIELDS(X)                                            \
   X(calls_in_window) X(failures_in_window) X(rejected_total)              \
   X(transitions_total) X(opened_total) X(stale_results_total)             \
@@ -142,6 +143,14 @@ static void statuses_from(uint64_t counts[GRPCR_STATUS_COUNT],
   }
 }
 
+/* Adds r's buckets to buckets (zeroed by the caller); NULL r adds none. */
+static void retries_buckets_from(uint64_t buckets[GRPCR_STATS_RETRIES_BUCKETS],
+                                 const Grpcr__V1__RetriesHistogram *r) {
+  for (size_t i = 0; r != NULL && i < r->n_buckets; i++)
+    buckets[retries_bucket(r->buckets[i]->upper_bound)] +=
+        r->buckets[i]->count;
+}
+
 /* o must start zeroed. false on ENOMEM. */
 static bool method_from(grpcr_method_snapshot *o,
                         const Grpcr__V1__MethodStats *from) {
@@ -149,14 +158,19 @@ static bool method_from(grpcr_method_snapshot *o,
   if (o->method == NULL) return false;
   METHOD_SAME_FIELDS(COPY)
   o->median_attempt_s = from->median_attempt_seconds;
+  o->hedge_delay_s = from->hedge_delay_seconds;
   statuses_from(o->status_counts, from->status_counts, from->n_status_counts);
   const Grpcr__V1__RetriesHistogram *r = from->retries_per_call;
   if (r != NULL) {
-    for (size_t i = 0; i < r->n_buckets; i++)
-      o->retries_buckets[retries_bucket(r->buckets[i]->upper_bound)] +=
-          r->buckets[i]->count;
+    retries_buckets_from(o->retries_buckets, r);
     o->retried_calls = r->count;
     o->retries_sum = r->sum;
+  }
+  const Grpcr__V1__RetriesHistogram *h = from->hedges_per_call;
+  if (h != NULL) {
+    retries_buckets_from(o->hedges_buckets, h);
+    o->hedged_calls = h->count;
+    o->hedges_sum = h->sum;
   }
   if (from->retry_delay != NULL) {
     wait_buckets_from(o->delay_buckets, from->retry_delay);

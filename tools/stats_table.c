@@ -17,35 +17,38 @@
 
 enum {
   COL_NAME, COL_TARGET, COL_BREAKER, COL_IN_STATE, COL_REQUESTS,
-  COL_ATTEMPTS, COL_RETRIES, COL_DENIED, COL_STOPPED, COL_REJECTED,
-  COL_THROTTLED, COL_LOCAL, COL_SENT_ONCE, COL_UPDATES, COL_NO_VERDICT, COL_BUDGET, COL_P50, COL_P99,
-  COL_STATUS, NCOLS
+  COL_ATTEMPTS, COL_RETRIES, COL_HEDGES, COL_DENIED, COL_STOPPED,
+  COL_REJECTED, COL_THROTTLED, COL_LOCAL, COL_SENT_ONCE, COL_UPDATES,
+  COL_NO_VERDICT, COL_BUDGET, COL_P50, COL_P99, COL_STATUS, NCOLS
 };
 
 static const char *const kHeaders[NCOLS] = {
-    "CHANNEL",  "TARGET",     "BREAKER",  "IN STATE", "REQUESTS",
-    "ATTEMPTS", "RETRIES",    "DENIED",   "STOPPED",  "REJECTED",
-    "THROTTLED", "LOCAL",     "SENT ONCE", "UPDATES",   "NO VERDICT", "BUDGET", "WAIT P50",
-    "WAIT P99", "STATUS"};
+    "CHANNEL",    "TARGET",    "BREAKER",  "IN STATE",  "REQUESTS",
+    "ATTEMPTS",   "RETRIES",   "HEDGES",   "DENIED",    "STOPPED",
+    "REJECTED",   "THROTTLED", "LOCAL",    "SENT ONCE", "UPDATES",
+    "NO VERDICT", "BUDGET",    "WAIT P50", "WAIT P99",  "STATUS"};
 
 /* Numbers are right-aligned; text left. */
 static const bool kRightAlign[NCOLS] = {
     false, false, false, true, true, true, true, true, true, true,
-    true,  true,  true,  true, true, true, true, true, false};
+    true,  true,  true,  true, true, true, true, true, true, false};
 
 enum {
   MCOL_CHANNEL, MCOL_METHOD, MCOL_REQUESTS, MCOL_ATTEMPTS, MCOL_RETRIES,
   MCOL_PER_CALL, MCOL_SKIPPED, MCOL_OK, MCOL_NOT_OK, MCOL_P50, MCOL_P99,
-  MCOL_MEDIAN, NMCOLS
+  MCOL_MEDIAN, MCOL_HEDGES, MCOL_WON, MCOL_CANCELLED, MCOL_HEDGES_DENIED,
+  MCOL_HEDGE_DELAY, NMCOLS
 };
 
 static const char *const kMethodHeaders[NMCOLS] = {
-    "CHANNEL",      "METHOD", "REQUESTS", "ATTEMPTS",  "RETRIES",
-    "RETRIES/CALL", "NO TIME", "OK",      "NOT OK",    "DELAY P50",
-    "DELAY P99",    "MEDIAN OK"};
+    "CHANNEL",      "METHOD",    "REQUESTS", "ATTEMPTS",  "RETRIES",
+    "RETRIES/CALL", "NO TIME",   "OK",       "NOT OK",    "DELAY P50",
+    "DELAY P99",    "MEDIAN OK", "HEDGES",   "WON",       "CANCELLED",
+    "DENIED",       "HEDGE DELAY"};
 
 static const bool kMethodRightAlign[NMCOLS] = {
-    false, false, true, true, true, true, true, true, true, true, true, true};
+    false, false, true, true, true, true, true, true, true,
+    true,  true,  true, true, true, true, true, true};
 
 _Static_assert((int)NMCOLS <= (int)NCOLS, "table_print sizes for NCOLS");
 
@@ -113,8 +116,8 @@ static bool table_row(char **cells, const grpcr_channel_snapshot *c) {
     fmt_duration(buf, sizeof(buf), (double)b->time_in_state_ns / 1e9);
   cells[COL_IN_STATE] = strdup(b != NULL ? buf : "-");
   uint64_t nums[] = {c->requests,         c->attempts,
-                     c->retries,          c->budget_denied,
-                     c->breaker_stopped_retries,
+                     c->retries,          c->hedges,
+                     c->budget_denied,    c->breaker_stopped_retries,
                      c->breaker_rejected, c->throttled, c->local_errors,
                      c->committed_too_large, c->config_updates};
   for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
@@ -199,6 +202,18 @@ static bool method_row(char **cells, const grpcr_channel_snapshot *c,
     fmt_ms(buf, sizeof(buf),
            grpcr_stats_wait_quantile(m->delay_buckets, 0.99));
   cells[MCOL_P99] = strdup(delays > 0 ? buf : "-");
+  const uint64_t hedges[] = {m != NULL ? m->hedges : 0,
+                             m != NULL ? m->hedges_won : 0,
+                             m != NULL ? m->hedges_cancelled : 0,
+                             m != NULL ? m->hedges_denied : 0};
+  for (size_t i = 0; i < sizeof(hedges) / sizeof(hedges[0]); i++) {
+    snprintf(buf, sizeof(buf), "%" PRIu64, hedges[i]);
+    cells[MCOL_HEDGES + i] = strdup(m != NULL ? buf : "-");
+  }
+  /* The adaptive delay: "-" while unknown (or the method has none). */
+  const bool hedge_delay = m != NULL && m->hedge_delay_s > 0;
+  if (hedge_delay) fmt_ms(buf, sizeof(buf), m->hedge_delay_s);
+  cells[MCOL_HEDGE_DELAY] = strdup(hedge_delay ? buf : "-");
   for (size_t i = 0; i < NMCOLS; i++)
     if (cells[i] == NULL) return false;
   return true;

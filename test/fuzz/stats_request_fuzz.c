@@ -21,8 +21,9 @@
  * otherwise exactly that name); the request re-packs and decodes to the
  * same channel_name; the response decodes back with the same channels, all
  * 17 status counts, 16 wait buckets and 10 attempt slots, and the same
- * methods ("alpha" has two: /echo.Echo/Say and "other"), each with 17
- * status counts, 10 retries buckets and 16 delay buckets; and grpcr-stats'
+ * methods ("alpha" has three: /echo.Echo/Say, "other" and the hedged
+ * /echo.Echo/Race), each with 17 status counts, 10 retries buckets, 16
+ * delay buckets and 10 hedges buckets; and grpcr-stats'
  * own decoder (tools/stats_snapshot.c, compiled in) turns the response back
  * into exactly the snapshots it was built from, counters, histograms and
  * methods. Everything is freed. libprotobuf-c itself is the system library and not instrumented:
@@ -90,6 +91,23 @@ static grpcr_registry *make_registry(void) {
       grpcr_method_stats_on_retry_skipped_deadline(say);
       grpcr_method_stats_on_attempt_timeout(say);
       grpcr_method_stats_on_final(other, 0, GRPCR_STATUS_UNAVAILABLE, 0);
+      /* A hedged method: a hedge that won, one the budget refused, and the
+       * adaptive delay once 20 answers are in its window. */
+      static const char kRace[] = "/echo.Echo/Race";
+      grpcr_method_stats *race =
+          grpcr_stats_method(s, kRace, sizeof kRace - 1);
+      CHECK(race != NULL && race != other);
+      grpcr_stats_on_hedge(s);
+      grpcr_method_stats_on_hedge(race);
+      grpcr_method_stats_on_hedge_cancelled(race);
+      grpcr_method_stats_on_hedge_denied(race);
+      grpcr_method_stats_on_hedged_final(race, 2, GRPCR_STATUS_OK, 2);
+      for (int k = 1; k <= 20; k++)
+        grpcr_method_stats_on_hedged_ok(race, 5 * NS_PER_S, k * 1000000LL);
+      int64_t delay = 0;
+      CHECK(grpcr_method_stats_latency_quantile(race, 5 * NS_PER_S, 0.95, 20,
+                                                &delay) &&
+            delay > 0);
     } else {
       grpcr_stats_on_final(s, GRPCR_STATUS_OK);
     }
@@ -117,13 +135,22 @@ static void check_same_method(const grpcr_method_snapshot *a,
         a->attempt_timeouts == b->attempt_timeouts &&
         a->latency_samples == b->latency_samples &&
         a->median_attempt_s == b->median_attempt_s);
+  CHECK(a->hedges == b->hedges && a->hedges_won == b->hedges_won &&
+        a->hedges_cancelled == b->hedges_cancelled &&
+        a->hedges_denied == b->hedges_denied &&
+        a->hedge_delay_s == b->hedge_delay_s &&
+        a->hedge_delay_samples == b->hedge_delay_samples);
+  CHECK(memcmp(a->hedges_buckets, b->hedges_buckets,
+               sizeof(a->hedges_buckets)) == 0);
+  CHECK(a->hedged_calls == b->hedged_calls && a->hedges_sum == b->hedges_sum);
 }
 
 static void check_same_channel(const grpcr_channel_snapshot *a,
                                const grpcr_channel_snapshot *b) {
   CHECK(strcmp(a->name, b->name) == 0 && strcmp(a->target, b->target) == 0);
   CHECK(a->requests == b->requests && a->attempts == b->attempts &&
-        a->retries == b->retries && a->budget_denied == b->budget_denied &&
+        a->retries == b->retries && a->hedges == b->hedges &&
+        a->budget_denied == b->budget_denied &&
         a->breaker_rejected == b->breaker_rejected &&
         a->throttled == b->throttled &&
         a->finished == b->finished && a->local_errors == b->local_errors &&
@@ -225,7 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(c->n_methods == snaps[i].method_count);
     CHECK(c->n_methods == (strcmp(c->name, "alpha") == 0 &&
                                    strcmp(c->target, "dns:///alpha:50051") == 0
-                               ? 2u
+                               ? 3u
                                : 0u));
     for (size_t k = 0; k < c->n_methods; k++) {
       const Grpcr__V1__MethodStats *m = c->methods[k];
@@ -235,6 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             m->retries_per_call->n_buckets == GRPCR_STATS_RETRIES_BUCKETS);
       CHECK(m->retry_delay != NULL &&
             m->retry_delay->n_buckets == GRPCR_STATS_WAIT_BUCKETS);
+      CHECK(m->hedges_per_call != NULL &&
+            m->hedges_per_call->n_buckets == GRPCR_STATS_RETRIES_BUCKETS);
     }
   }
   /* What grpcr-stats makes of it. */

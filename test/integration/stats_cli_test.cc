@@ -1,8 +1,8 @@
 // The grpcr-stats tool (GRPCR_STATS_BIN, the binary of this build) against
 // a standalone stats server in this process: each output format with exact
-// counters, per channel and (--by-method, --json) per method, scripted into
-// the registry and once through the filter itself, and the exit codes and
-// error lines operators script against.
+// counters per channel, scripted into the registry, and the exit codes and
+// error lines operators script against. Per method (--by-method, --json):
+// stats_cli_methods_test.cc.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,11 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "grpcr/text.h"
 #include "stats_test_util.h"
 #include "support/fixture.h"
 
@@ -27,8 +25,9 @@ namespace {
 using namespace grpcr_stats_test;
 
 // The plugin registered before gRPC starts (grpcr_register must come
-// first), so that the end-to-end test's channel has the filter. Whichever of
-// this and the fixture's own environment runs first does both, once.
+// first), as in stats_cli_methods_test.cc, so that a channel made here has
+// the filter. Whichever of this and the fixture's own environment runs
+// first does both, once.
 class PluginEnv : public ::testing::Environment {
  public:
   void SetUp() override { ASSERT_EQ(0, grpcr_test::EnsureGrpcInitialized()); }
@@ -60,6 +59,8 @@ class StatsCliTest : public ::testing::Test {
     grpcr_stats_on_attempt(s, 2);
     grpcr_stats_on_retry(s, 40000000);
     grpcr_stats_on_attempt(s, 3);
+    grpcr_stats_on_hedge(s);  // a hedged call's second attempt
+    grpcr_stats_on_attempt(s, 2);
     grpcr_stats_on_budget_denied(s);
     for (int i = 0; i < 4; i++) grpcr_stats_on_final(s, GRPC_STATUS_OK);
     for (int i = 0; i < 3; i++) grpcr_stats_on_final(s, GRPC_STATUS_UNAVAILABLE);
@@ -100,14 +101,15 @@ TEST_F(StatsCliTest, DefaultTableHasAHeaderAndARowForTheChannel) {
   ASSERT_EQ(2u, CountLines(r.out)) << r.out;
   EXPECT_EQ(0u, r.out.find("CHANNEL ")) << r.out;
   for (const char* col : {"TARGET", "BREAKER", "IN STATE", "REQUESTS",
-                          "ATTEMPTS", "RETRIES", "DENIED", "REJECTED", "LOCAL",
-                          "SENT ONCE", "UPDATES", "NO VERDICT", "BUDGET",
-                          "WAIT P50", "WAIT P99", "STATUS"})
+                          "ATTEMPTS", "RETRIES", "HEDGES", "DENIED",
+                          "REJECTED", "LOCAL", "SENT ONCE", "UPDATES",
+                          "NO VERDICT", "BUDGET", "WAIT P50", "WAIT P99",
+                          "STATUS"})
     EXPECT_NE(std::string::npos, r.out.find(col)) << col;
   std::string row = r.out.substr(r.out.find('\n') + 1);
   EXPECT_EQ(0u, row.find(name_ + " ")) << row;
   for (const char* cell : {"dns:///backend:50051", "OPEN", "4.0s", " 7 ",
-                           " 8 ", " 2 ", " 1 ", " 3 ", "25.0%", "37.5ms",
+                           " 9 ", " 2 ", " 1 ", " 3 ", "25.0%", "37.5ms",
                            "OK=4 UNAVAILABLE=3"})
     EXPECT_NE(std::string::npos, row.find(cell)) << cell << " in " << row;
 }
@@ -129,8 +131,8 @@ TEST_F(StatsCliTest, JsonParsesAndCarriesExactCounters) {
       "d=json.load(open(sys.argv[1]))\n"
       "c=d['channels'][0]\n"
       "print(len(d['channels']), c['name'], c['target'])\n"
-      "print(c['requests'], c['attempts'], c['retries'], c['budget_denied'],"
-      " c['breaker_rejected'], c['finished'])\n"
+      "print(c['requests'], c['attempts'], c['retries'], c['hedges'],"
+      " c['budget_denied'], c['breaker_rejected'], c['finished'])\n"
       "print(c['local_errors'], c['committed_too_large'], c['config_updates'])\n"
       "print(c['attempts_by_number'])\n"
       "b=c['breaker']\n"
@@ -150,9 +152,9 @@ TEST_F(StatsCliTest, JsonParsesAndCarriesExactCounters) {
   unlink(json.c_str());
   ASSERT_EQ(0, py.exit_code) << py.err << "\n" << r.out;
   EXPECT_EQ("1 " + name_ + " dns:///backend:50051\n"
-            "7 8 2 1 1 7\n"
+            "7 9 3 1 1 1 7\n"
             "2 1 3\n"
-            "[6, 1, 1, 0, 0, 0, 0, 0, 0, 0]\n"
+            "[6, 2, 1, 0, 0, 0, 0, 0, 0, 0]\n"
             "OPEN 4 1 1 30\n"
             "1 0 0 0 10 0\n"
             "0.25 8 1 0\n"
@@ -200,10 +202,11 @@ TEST_F(StatsCliTest, PrometheusPassesPromtoolAndHasExactSeries) {
   for (const std::string& line : std::vector<std::string>{
            "# TYPE grpcr_requests_total counter",
            "grpcr_requests_total" + l + "} 7",
-           "grpcr_attempts_total" + l + "} 8",
+           "grpcr_attempts_total" + l + "} 9",
            "grpcr_retry_attempts_total" + l + ",attempt=\"1\"} 6",
            "grpcr_retry_attempts_total" + l + ",attempt=\"10+\"} 0",
-           "grpcr_retries_total" + l + "} 2",
+           "grpcr_retries_total" + l + "} 3",
+           "grpcr_hedges_total" + l + "} 1",
            "grpcr_retry_budget_denied_total" + l + "} 1",
            "# TYPE grpcr_retry_budget_utilization gauge",
            "grpcr_retry_budget_utilization" + l + "} 0.25",
@@ -279,235 +282,6 @@ TEST_F(StatsCliTest, WatchRefreshesUntilSigintAndExitsZero) {
     headers++;
   EXPECT_GE(headers, 3u) << r.out;
   EXPECT_EQ(std::string::npos, r.out.find('\033'));
-}
-
-// ---- per method ---------------------------------------------------------------
-
-// Whitespace-separated words of each line: the cells of a table whose cells
-// hold no blanks (the headers aside).
-std::vector<std::vector<std::string>> Words(const std::string& text) {
-  std::vector<std::vector<std::string>> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream words(line);
-    lines.emplace_back();
-    for (std::string w; words >> w;) lines.back().push_back(w);
-  }
-  return lines;
-}
-
-// A channel whose calls ended on two methods (as in stats_service_test.cc),
-// and one whose calls have not ended yet.
-class StatsCliMethodsTest : public ::testing::Test {
- protected:
-  StatsCliMethodsTest()
-      : name_(Unique("cli-methods")),
-        idle_name_(name_ + "-idle"),
-        entry_(name_, "dns:///echo:50051"),
-        idle_(idle_name_, "dns:///idle") {
-    constexpr int64_t kMs = 1000000;
-    const std::string path = "/echo.Echo/Say";
-    grpcr_method_stats* say =
-        grpcr_stats_method(entry_.get(), path.data(), path.size());
-    grpcr_method_stats* other = grpcr_stats_method(entry_.get(), nullptr, 0);
-    grpcr_method_stats_on_final(say, 1, GRPC_STATUS_OK, 0);
-    grpcr_method_stats_on_final(say, 3, GRPC_STATUS_OK, 15 * kMs);
-    grpcr_method_stats_on_final(say, 7, GRPC_STATUS_UNAVAILABLE, 2500 * kMs);
-    grpcr_method_stats_on_final(other, 0, GRPC_STATUS_UNAVAILABLE, 0);
-    grpcr_method_stats_on_final(other, 2, GRPC_STATUS_OK, 300 * kMs);
-    grpcr_method_stats_on_final(other, 1, 99, 0);
-    grpcr_stats_on_request(idle_.get());
-  }
-
-  std::string name_, idle_name_;
-  Entry entry_, idle_;
-  StandaloneServer server_;
-};
-
-TEST_F(StatsCliMethodsTest, ByMethodTableHasARowPerChannelAndMethod) {
-  ShellRun r = Cli("--by-method --channel " + ShellQuote(name_) + " " +
-                   server_.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  EXPECT_EQ("", r.err);
-  auto lines = Words(r.out);
-  ASSERT_EQ(3u, lines.size()) << r.out;
-  EXPECT_EQ(0u, r.out.find("CHANNEL ")) << r.out;
-  const std::string header = r.out.substr(0, r.out.find('\n'));
-  size_t at = 0;
-  for (const char* col : {"CHANNEL", "METHOD", "REQUESTS", "ATTEMPTS",
-                          "RETRIES", "RETRIES/CALL", "NO TIME", "OK",
-                          "NOT OK", "DELAY P50", "DELAY P99", "MEDIAN OK"}) {
-    size_t p = header.find(col, at);
-    EXPECT_NE(std::string::npos, p) << col << " in order in " << header;
-    if (p != std::string::npos) at = p + strlen(col);
-  }
-  // other: 3 calls, 3 attempts, 1 retry; OK 1, not OK 2 (UNAVAILABLE and
-  // UNKNOWN); one delay of 0.3 s, in (0.25, 0.5]: p50 0.375 s, p99
-  // 0.4975 s. Say: 3 calls, 11 attempts, 8 retries; delays 15 ms (in
-  // (0.01, 0.025]) and 2.5 s (in (1, 2.5]): p50 25 ms, p99 2.47 s.
-  EXPECT_EQ((std::vector<std::string>{name_, "other", "3", "3", "1", "0.33",
-                                      "0", "1", "2", "375.0ms", "497.5ms",
-                                      "-"}),
-            lines[1]) << r.out;
-  EXPECT_EQ((std::vector<std::string>{name_, "/echo.Echo/Say", "3", "11", "8",
-                                      "2.67", "0", "2", "1", "25.0ms",
-                                      "2470ms", "-"}),
-            lines[2]) << r.out;
-  // Columns line up: every row as wide as the header, but for the last
-  // cell's own width (right-aligned, so all end together).
-  std::istringstream in(r.out);
-  std::vector<size_t> widths;
-  for (std::string line; std::getline(in, line);) widths.push_back(line.size());
-  EXPECT_EQ(widths[0], widths[1]) << r.out;
-  EXPECT_EQ(widths[0], widths[2]) << r.out;
-}
-
-TEST_F(StatsCliMethodsTest, ByMethodShowsAChannelWithoutEndedCallsAsDashes) {
-  ShellRun r = Cli("--table --by-method --channel " + ShellQuote(idle_name_) +
-                   " " + server_.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  auto lines = Words(r.out);
-  ASSERT_EQ(2u, lines.size()) << r.out;
-  EXPECT_EQ((std::vector<std::string>{idle_name_, "-", "-", "-", "-", "-",
-                                      "-", "-", "-", "-", "-", "-"}),
-            lines[1]) << r.out;
-}
-
-TEST_F(StatsCliMethodsTest, ByMethodWithoutChannelsSaysSo) {
-  ShellRun r = Cli("--by-method --channel no-such-channel " + server_.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  EXPECT_NE(std::string::npos, r.out.find("(no channels)")) << r.out;
-}
-
-TEST_F(StatsCliMethodsTest, JsonCarriesEveryMethodField) {
-  if (!HaveCommand("python3")) GTEST_SKIP() << "python3 is not installed";
-  ShellRun r = Cli("--json --channel " + ShellQuote(name_) + " " +
-                   server_.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  std::string json = TempFile(r.out);
-  // Every field of both methods, buckets as (bound, count) pairs.
-  const char* script =
-      "import json,sys\n"
-      "d=json.load(open(sys.argv[1]))\n"
-      "c=d['channels'][0]\n"
-      "print(len(c['methods']))\n"
-      "for m in c['methods']:\n"
-      "  print(sorted(m.keys()))\n"
-      "  print(m['method'], m['requests'], m['attempts'], m['retries'])\n"
-      "  print(len(m['status_counts']),"
-      " [(s['code'], s['code_name'], s['count']) for s in m['status_counts']"
-      " if s['count']])\n"
-      "  h=m['retries_per_call']\n"
-      "  print([(b['upper_bound'], b['count']) for b in h['buckets']],"
-      " h['count'], h['sum'])\n"
-      "  w=m['retry_delay']\n"
-      "  print([(b['upper_bound_seconds'], b['count']) for b in w['buckets']"
-      " if b['count']], len(w['buckets']), w['buckets'][-1]['upper_bound_seconds'])\n"
-      "  print(w['count'], w['sum_seconds'], w['p50_seconds'], w['p99_seconds'])\n";
-  ShellRun py = Shell("python3 -c " + ShellQuote(script) + " " + json);
-  unlink(json.c_str());
-  ASSERT_EQ(0, py.exit_code) << py.err << "\n" << r.out;
-  // The quantiles exactly as the core interpolates them (Python prints the
-  // shortest decimal that reads back, as the CLI writes it).
-  const uint64_t say_delays[GRPCR_STATS_WAIT_BUCKETS] = {0, 0, 0, 0, 1, 0, 0, 0,
-                                                         0, 0, 1, 0, 0, 0, 0, 0};
-  char p99[32];
-  grpcr_text_format_double(p99, sizeof(p99),
-                           grpcr_stats_wait_quantile(say_delays, 0.99));
-  const std::string keys =
-      "['attempt_timeouts', 'attempts', 'latency_samples', "
-      "'median_attempt_seconds', 'method', "
-      "'requests', 'retries', 'retries_per_call', 'retries_skipped_deadline', "
-      "'retry_delay', 'status_counts']\n";
-  const std::string bounds[2] = {
-      "[(1, 1), (2, 0), (3, 0), (4, 0), (5, 0), (10, 0), (20, 0), (50, 0), "
-      "(100, 0), ('Infinity', 0)]",
-      "[(1, 0), (2, 1), (3, 0), (4, 0), (5, 0), (10, 1), (20, 0), (50, 0), "
-      "(100, 0), ('Infinity', 0)]"};
-  EXPECT_EQ("2\n" + keys +
-                "other 3 3 1\n"
-                "17 [(0, 'OK', 1), (2, 'UNKNOWN', 1), (14, 'UNAVAILABLE', 1)]\n" +
-                bounds[0] + " 1 1\n"
-                "[(0.5, 1)] 16 Infinity\n"
-                "1 0.3 0.375 0.4975\n" +
-                keys +
-                "/echo.Echo/Say 3 11 8\n"
-                "17 [(0, 'OK', 2), (14, 'UNAVAILABLE', 1)]\n" +
-                bounds[1] + " 2 8\n"
-                "[(0.025, 1), (2.5, 1)] 16 Infinity\n"
-                "2 2.515 0.025 " + p99 + "\n",
-            py.out) << r.out;
-}
-
-// Through the filter: a channel whose service config names /echo.Echo/Say.
-// Three Say calls, the first retried twice; two calls of a method the
-// config does not name, which count as "other".
-TEST(StatsCliEndToEndTest, ByMethodShowsTheNamedMethodAndTheRestAsOther) {
-  StandaloneServer stats;
-  grpcr_test::ScriptedServer server;
-  server.Script({grpcr_test::Fail(GRPC_STATUS_UNAVAILABLE),
-                 grpcr_test::Fail(GRPC_STATUS_UNAVAILABLE)});
-  const std::string name = Unique("cli-e2e");
-  grpc_arg arg = grpcr_test::StringArg(GRPCR_ARG_NAME, name.c_str());
-  grpcr_test::RetrySpec spec;
-  spec.initial_backoff = "0.01s";
-  spec.max_backoff = "0.01s";  // JITTER NONE: each wait is 10 ms
-  grpcr_test::ChannelPtr ch(grpcr_test::MakeChannel(
-      server.address(), grpcr_test::ServiceConfig(spec), {arg}));
-  for (int i = 0; i < 3; i++)
-    EXPECT_EQ(GRPC_STATUS_OK,
-              grpcr_test::UnaryCall(ch.get(), "/echo.Echo/Say", "a", 5000).status);
-  server.SetDefault(grpcr_test::Fail(GRPC_STATUS_NOT_FOUND));
-  for (int i = 0; i < 2; i++)
-    EXPECT_EQ(GRPC_STATUS_NOT_FOUND,
-              grpcr_test::UnaryCall(ch.get(), "/echo.Echo/Shout", "b", 5000).status);
-
-  ShellRun r = Cli("--by-method --channel " + ShellQuote(name) + " " +
-                   stats.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  auto lines = Words(r.out);
-  ASSERT_EQ(3u, lines.size()) << r.out;
-  // "other" is the channel's first entry. Say's one retried call waited
-  // 10 ms twice: one delay of 20 ms, in (0.01, 0.025], printed as the CLI
-  // prints milliseconds from 10 to 1000.
-  const uint64_t delays[GRPCR_STATS_WAIT_BUCKETS] = {0, 0, 0, 0, 1};
-  char p50[32], p99[32];
-  snprintf(p50, sizeof(p50), "%.1fms",
-           grpcr_stats_wait_quantile(delays, 0.5) * 1000);
-  snprintf(p99, sizeof(p99), "%.1fms",
-           grpcr_stats_wait_quantile(delays, 0.99) * 1000);
-  EXPECT_STREQ("17.5ms", p50);
-  EXPECT_EQ((std::vector<std::string>{name, "other", "2", "2", "0", "0.00", "0",
-                                      "0", "2", "-", "-", "-"}),
-            lines[1]) << r.out;
-  // Fewer than 10 successful attempts: no median yet.
-  EXPECT_EQ((std::vector<std::string>{name, "/echo.Echo/Say", "3", "5", "2",
-                                      "0.67", "0", "3", "0", p50, p99, "-"}),
-            lines[2]) << r.out;
-
-  if (!HaveCommand("python3")) GTEST_SKIP() << "python3 is not installed";
-  r = Cli("--json --channel " + ShellQuote(name) + " " + stats.addr());
-  ASSERT_EQ(0, r.exit_code) << r.err;
-  std::string json = TempFile(r.out);
-  ShellRun py = Shell(
-      "python3 -c " +
-      ShellQuote("import json,sys\n"
-                 "c=json.load(open(sys.argv[1]))['channels'][0]\n"
-                 "for m in c['methods']:\n"
-                 "  h=m['retries_per_call']; d=m['retry_delay']\n"
-                 "  print(m['method'], m['requests'], m['attempts'], m['retries'],"
-                 " [(s['code_name'], s['count']) for s in m['status_counts']"
-                 " if s['count']], [b['count'] for b in h['buckets']], h['count'],"
-                 " h['sum'], [b['count'] for b in d['buckets']][:6], d['count'],"
-                 " d['sum_seconds'])\n") +
-      " " + json);
-  unlink(json.c_str());
-  ASSERT_EQ(0, py.exit_code) << py.err << "\n" << r.out;
-  EXPECT_EQ("other 2 2 0 [('NOT_FOUND', 2)] [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] "
-            "0 0 [0, 0, 0, 0, 0, 0] 0 0\n"
-            "/echo.Echo/Say 3 5 2 [('OK', 3)] [0, 1, 0, 0, 0, 0, 0, 0, 0, 0] "
-            "1 2 [0, 0, 0, 0, 1, 0] 1 0.02\n",
-            py.out) << r.out;
 }
 
 // ---- failures ---------------------------------------------------------------

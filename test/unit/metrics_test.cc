@@ -1,5 +1,7 @@
 // The metric catalog and its Prometheus renderer, against
-// include/grpcr/metrics.h: the exact exposition of hand-built snapshots.
+// include/grpcr/metrics.h: the exact exposition of hand-built snapshots in
+// text format 0.0.4 (OpenMetrics: metrics_openmetrics_test.cc; the
+// per-method and gRFC A96 families: metrics_methods_test.cc).
 #include "grpcr/metrics.h"
 
 #include <gtest/gtest.h>
@@ -13,119 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "metrics_test_util.h"
+
 namespace {
-
-constexpr int64_t kSec = 1000000000;
-
-// A channel with every counter of its own set; no breaker, no budget.
-grpcr_channel_snapshot Channel(const char* name, const char* target) {
-  grpcr_channel_snapshot s;
-  std::memset(&s, 0, sizeof(s));
-  s.name = const_cast<char*>(name);
-  s.target = const_cast<char*>(target);
-  s.requests = 5;
-  s.attempts = 10;
-  s.retries = 5;
-  s.budget_denied = 2;
-  s.breaker_stopped_retries = 6;
-  s.breaker_rejected = 3;
-  s.throttled = 11;
-  s.finished = 5;
-  s.attempts_by_number[0] = 5;
-  s.attempts_by_number[1] = 1;
-  s.attempts_by_number[GRPCR_STATS_ATTEMPT_SLOTS - 1] = 4;
-  s.retry_wait_buckets[5] = 1;  // <= 0.05 s
-  s.retry_wait_count = 1;
-  s.retry_wait_sum_s = 0.04;
-  s.status_counts[GRPCR_STATUS_OK] = 4;
-  s.status_counts[GRPCR_STATUS_UNAVAILABLE] = 1;
-  s.local_errors = 7;
-  s.committed_too_large = 8;
-  s.config_updates = 9;
-  return s;
-}
-
-// Two methods: Say (3 calls, one retried twice with 15 ms of backoff, one
-// failed) and other (1 call). The array must outlive the snapshot.
-void AddMethods(grpcr_channel_snapshot* s, grpcr_method_snapshot (&m)[2]) {
-  std::memset(m, 0, sizeof(m));
-  m[0].method = const_cast<char*>("/echo.Echo/Say");
-  m[0].requests = 3;
-  m[0].attempts = 5;
-  m[0].retries = 2;
-  m[0].status_counts[GRPCR_STATUS_OK] = 2;
-  m[0].status_counts[GRPCR_STATUS_UNAVAILABLE] = 1;
-  m[0].retries_buckets[1] = 1;  // le="2"
-  m[0].retried_calls = 1;
-  m[0].retries_sum = 2;
-  m[0].delay_buckets[4] = 1;  // le="0.025"
-  m[0].delay_sum_s = 0.015;
-  m[1].method = const_cast<char*>("other");
-  m[1].requests = 1;
-  m[1].attempts = 1;
-  m[1].status_counts[GRPCR_STATUS_OK] = 1;
-  s->methods = m;
-  s->method_count = 2;
-}
-
-void AddBreaker(grpcr_channel_snapshot* s) {
-  s->has_breaker = true;
-  grpcr_breaker_snapshot& b = s->breaker;
-  b.state = GRPCR_BREAKER_OPEN;
-  b.time_in_state_ns = 4 * kSec;
-  b.calls_in_window = 2;
-  b.failures_in_window = 1;
-  b.slow_calls_in_window = 2;
-  b.slow_calls_total = 5;
-  b.rejected_total = 3;
-  b.transitions_total = 1;
-  b.opened_total = 1;
-  b.open_ns_total = 4 * kSec;
-  b.open_duration_ns = 30 * kSec;
-  b.open_period_ns = 25 * kSec;
-  b.no_verdict_total = 1;
-  b.probes_freed_total = 2;
-  b.probes_expired_total = 3;
-  b.probes_in_flight = 4;
-  b.probe_timeout_ns = 10 * kSec;
-  b.throttle_probability = 0.25;
-  b.throttle_requests_in_window = 12;
-  b.throttle_accepts_in_window = 4;
-}
-
-void AddBudget(grpcr_channel_snapshot* s) {
-  s->has_budget = true;
-  s->budget.requests_in_window = 8;
-  s->budget.retries_in_window = 1;
-  s->budget.allowed_in_window = 4.0;
-  s->budget.utilisation = 0.25;
-}
-
-std::string Render(const std::vector<grpcr_channel_snapshot>& snaps) {
-  char* out = nullptr;
-  size_t len = 0;
-  EXPECT_EQ(GRPCR_OK,
-            grpcr_metrics_prometheus_text(snaps.data(), snaps.size(), &out,
-                                          &len));
-  std::string s(out, len);
-  EXPECT_EQ(std::strlen(out), len);
-  grpcr_free(out);
-  return s;
-}
-
-// The lines of text that start with prefix, in order.
-std::vector<std::string> LinesStarting(const std::string& text,
-                                       const std::string& prefix) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    std::string line = text.substr(pos, end - pos);
-    if (line.compare(0, prefix.size(), prefix) == 0) out.push_back(line);
-    pos = end == std::string::npos ? text.size() : end + 1;
-  }
-  return out;
-}
 
 // What every channel has, for channel="a",target="t" as Channel() fills it;
 // the breaker and budget families, when present, come at the markers.
@@ -151,6 +43,9 @@ grpcr_retry_attempts_total{channel="a",target="t",attempt="10+"} 4
 # HELP grpcr_retries_total Attempts after the first of a call.
 # TYPE grpcr_retries_total counter
 grpcr_retries_total{channel="a",target="t"} 5
+# HELP grpcr_hedges_total Hedges started: attempts after the first of a hedged call (also in grpcr_retries_total).
+# TYPE grpcr_hedges_total counter
+grpcr_hedges_total{channel="a",target="t"} 1
 # HELP grpcr_retry_budget_denied_total Retries the retry budget refused.
 # TYPE grpcr_retry_budget_denied_total counter
 grpcr_retry_budget_denied_total{channel="a",target="t"} 2
@@ -461,21 +356,6 @@ TEST(MetricsTest, NoChannelsIsAnEmptyExposition) {
   EXPECT_EQ("", Render({}));
 }
 
-// What a stream writer (grpcr_metrics_write_*) writes for one snapshot.
-std::string Streamed(int (*write)(FILE*, const grpcr_channel_snapshot*, size_t),
-                     const grpcr_channel_snapshot& s) {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  EXPECT_NE(nullptr, f);
-  if (f == nullptr) return "";
-  EXPECT_EQ(GRPCR_OK, write(f, &s, 1));
-  EXPECT_EQ(0, std::fclose(f));
-  std::string out(buf, len);
-  std::free(buf);
-  return out;
-}
-
 TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
   grpcr_channel_snapshot s = Channel("a", "t");
   AddBreaker(&s);
@@ -484,11 +364,10 @@ TEST(MetricsTest, StreamAndBufferWriteTheSameText) {
 
 TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(46u, n);
+  ASSERT_EQ(53u, n);
   EXPECT_EQ(nullptr, grpcr_metrics_family(n));
   EXPECT_STREQ("grpcr_requests_total", grpcr_metrics_family(0)->name);
-  EXPECT_STREQ("grpc_client_call_retry_delay_seconds",
-               grpcr_metrics_family(n - 1)->name);
+  EXPECT_STREQ("grpc_client_call_hedges", grpcr_metrics_family(n - 1)->name);
   // Every family's HELP and TYPE, in catalog order, for a channel that has
   // them all.
   grpcr_channel_snapshot s = Channel("a", "t");
@@ -510,307 +389,12 @@ TEST(MetricsTest, CatalogListsTheFamiliesInRenderOrder) {
   }
 }
 
-// ---- OpenMetrics 1.0.0 ------------------------------------------------------
-
-std::string RenderOpenMetrics(const std::vector<grpcr_channel_snapshot>& snaps) {
-  char* out = nullptr;
-  size_t len = 0;
-  EXPECT_EQ(GRPCR_OK, grpcr_metrics_openmetrics_text(snaps.data(),
-                                                     snaps.size(), &out, &len));
-  std::string s(out, len);
-  EXPECT_EQ(std::strlen(out), len);
-  grpcr_free(out);
-  return s;
-}
-
-// Channel("a", "t") as OpenMetrics: the same samples as
-// kWithoutBreakerOrBudget, but TYPE before HELP, counters' families without
-// _total, UNIT for the seconds family, a quote in HELP escaped, canonical le
-// values, and # EOF.
-const char kOpenMetricsWithoutBreakerOrBudget[] =
-    R"(# TYPE grpcr_requests counter
-# HELP grpcr_requests Calls the application started on the channel.
-grpcr_requests_total{channel="a",target="t"} 5
-# TYPE grpcr_attempts counter
-# HELP grpcr_attempts Attempts sent to the transport (calls rejected by the breaker make none).
-grpcr_attempts_total{channel="a",target="t"} 10
-# TYPE grpcr_retry_attempts counter
-# HELP grpcr_retry_attempts Attempts by their number within the call; attempt=\"10+\" counts the tenth and every later one.
-grpcr_retry_attempts_total{channel="a",target="t",attempt="1"} 5
-grpcr_retry_attempts_total{channel="a",target="t",attempt="2"} 1
-grpcr_retry_attempts_total{channel="a",target="t",attempt="3"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="4"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="5"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="6"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="7"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="8"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="9"} 0
-grpcr_retry_attempts_total{channel="a",target="t",attempt="10+"} 4
-# TYPE grpcr_retries counter
-# HELP grpcr_retries Attempts after the first of a call.
-grpcr_retries_total{channel="a",target="t"} 5
-# TYPE grpcr_retry_budget_denied counter
-# HELP grpcr_retry_budget_denied Retries the retry budget refused.
-grpcr_retry_budget_denied_total{channel="a",target="t"} 2
-# TYPE grpcr_retries_stopped_by_breaker counter
-# HELP grpcr_retries_stopped_by_breaker Retries not made because the circuit breaker admitted no further attempt of their call (OPEN, or HALF_OPEN and not the call's probe).
-grpcr_retries_stopped_by_breaker_total{channel="a",target="t"} 6
-# TYPE grpcr_retry_wait_duration_seconds histogram
-# UNIT grpcr_retry_wait_duration_seconds seconds
-# HELP grpcr_retry_wait_duration_seconds Time waited before each retry.
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.001"} 0
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.0025"} 0
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.005"} 0
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.01"} 0
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.025"} 0
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.05"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.1"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.25"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="0.5"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="1.0"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="2.5"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="5.0"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="10.0"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="30.0"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="60.0"} 1
-grpcr_retry_wait_duration_seconds_bucket{channel="a",target="t",le="+Inf"} 1
-grpcr_retry_wait_duration_seconds_sum{channel="a",target="t"} 0.04
-grpcr_retry_wait_duration_seconds_count{channel="a",target="t"} 1
-# TYPE grpcr_circuit_breaker_rejected_calls counter
-# HELP grpcr_circuit_breaker_rejected_calls Calls failed fast because the circuit breaker was open.
-grpcr_circuit_breaker_rejected_calls_total{channel="a",target="t"} 3
-# TYPE grpcr_circuit_breaker_throttled_calls counter
-# HELP grpcr_circuit_breaker_throttled_calls Calls failed fast by adaptive throttling (the breaker CLOSED).
-grpcr_circuit_breaker_throttled_calls_total{channel="a",target="t"} 11
-# TYPE grpcr_local_errors counter
-# HELP grpcr_local_errors Calls whose request broke a local limit (max send size): never retried, not seen by the circuit breaker.
-grpcr_local_errors_total{channel="a",target="t"} 7
-# TYPE grpcr_committed_too_large counter
-# HELP grpcr_committed_too_large Calls whose request exceeded the per-RPC retry buffer: sent once.
-grpcr_committed_too_large_total{channel="a",target="t"} 8
-# TYPE grpcr_config_updates counter
-# HELP grpcr_config_updates Service-config changes applied to the channel's policy.
-grpcr_config_updates_total{channel="a",target="t"} 9
-# TYPE grpcr_calls counter
-# HELP grpcr_calls Calls by final status code (one per call, not per attempt).
-grpcr_calls_total{channel="a",target="t",code="OK"} 4
-grpcr_calls_total{channel="a",target="t",code="CANCELLED"} 0
-grpcr_calls_total{channel="a",target="t",code="UNKNOWN"} 0
-grpcr_calls_total{channel="a",target="t",code="INVALID_ARGUMENT"} 0
-grpcr_calls_total{channel="a",target="t",code="DEADLINE_EXCEEDED"} 0
-grpcr_calls_total{channel="a",target="t",code="NOT_FOUND"} 0
-grpcr_calls_total{channel="a",target="t",code="ALREADY_EXISTS"} 0
-grpcr_calls_total{channel="a",target="t",code="PERMISSION_DENIED"} 0
-grpcr_calls_total{channel="a",target="t",code="RESOURCE_EXHAUSTED"} 0
-grpcr_calls_total{channel="a",target="t",code="FAILED_PRECONDITION"} 0
-grpcr_calls_total{channel="a",target="t",code="ABORTED"} 0
-grpcr_calls_total{channel="a",target="t",code="OUT_OF_RANGE"} 0
-grpcr_calls_total{channel="a",target="t",code="UNIMPLEMENTED"} 0
-grpcr_calls_total{channel="a",target="t",code="INTERNAL"} 0
-grpcr_calls_total{channel="a",target="t",code="UNAVAILABLE"} 1
-grpcr_calls_total{channel="a",target="t",code="DATA_LOSS"} 0
-grpcr_calls_total{channel="a",target="t",code="UNAUTHENTICATED"} 0
-# EOF
-)";
-
-// The lines of text that do not start with '#'.
-std::vector<std::string> Samples(const std::string& text) {
-  std::vector<std::string> all = LinesStarting(text, "");
-  std::vector<std::string> out;
-  for (const std::string& line : all)
-    if (line.empty() || line[0] != '#') out.push_back(line);
-  return out;
-}
-
-TEST(MetricsOpenMetricsTest, SmallSnapshotIsExactlyTheExpectedText) {
-  EXPECT_EQ(kOpenMetricsWithoutBreakerOrBudget,
-            RenderOpenMetrics({Channel("a", "t")}));
-}
-
-TEST(MetricsOpenMetricsTest, BreakerSecondsFamiliesHaveAUnitAndCountersNoTotal) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  AddBreaker(&s);
-  std::string m = RenderOpenMetrics({s});
-  const char kBreakerOpenSeconds[] =
-      "# TYPE grpcr_circuit_breaker_open_seconds counter\n"
-      "# UNIT grpcr_circuit_breaker_open_seconds seconds\n"
-      "# HELP grpcr_circuit_breaker_open_seconds Seconds the circuit breaker "
-      "has spent open, including now.\n"
-      "grpcr_circuit_breaker_open_seconds_total{channel=\"a\",target=\"t\"} 4\n";
-  EXPECT_NE(std::string::npos, m.find(kBreakerOpenSeconds)) << m;
-  const char kTimeInState[] =
-      "# TYPE grpcr_circuit_breaker_time_in_state_seconds gauge\n"
-      "# UNIT grpcr_circuit_breaker_time_in_state_seconds seconds\n";
-  EXPECT_NE(std::string::npos, m.find(kTimeInState)) << m;
-  EXPECT_EQ(5u, LinesStarting(m, "# UNIT ").size());
-}
-
-// Every sample line is the text format's, le values aside.
-TEST(MetricsOpenMetricsTest, SamplesAreTheTextFormatsExceptCanonicalLe) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  AddBreaker(&s);
-  AddBudget(&s);
-  std::vector<std::string> text = Samples(Render({s}));
-  std::vector<std::string> om = Samples(RenderOpenMetrics({s}));
-  ASSERT_EQ(text.size(), om.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < text.size(); i++) {
-    if (text[i] == om[i]) continue;
-    differ++;
-    EXPECT_EQ(0u, om[i].find("grpcr_retry_wait_duration_seconds_bucket{"))
-        << om[i];
-  }
-  EXPECT_EQ(5u, differ) << "le=1, 5, 10, 30 and 60 gain .0";
-}
-
-TEST(MetricsOpenMetricsTest, EveryFamilyInCatalogOrderWithItsOpenMetricsName) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  AddBreaker(&s);
-  AddBudget(&s);
-  grpcr_method_snapshot methods[2];
-  AddMethods(&s, methods);
-  std::vector<std::string> types =
-      LinesStarting(RenderOpenMetrics({s}), "# TYPE ");
-  const size_t n = grpcr_metrics_family_count();
-  ASSERT_EQ(n, types.size());
-  for (size_t i = 0; i < n; i++) {
-    const grpcr_metric_info* f = grpcr_metrics_family(i);
-    std::string family = f->name;
-    if (f->type == GRPCR_METRIC_COUNTER) {
-      // A counter's sample must end in _total for OpenMetrics.
-      ASSERT_GT(family.size(), 6u);
-      ASSERT_EQ("_total", family.substr(family.size() - 6)) << f->name;
-      family.resize(family.size() - 6);
-    }
-    EXPECT_EQ("# TYPE " + family + " " + grpcr_metric_type_name(f->type),
-              types[i]);
-  }
-}
-
-TEST(MetricsOpenMetricsTest, NoChannelsIsJustEof) {
-  EXPECT_EQ("# EOF\n", RenderOpenMetrics({}));
-}
-
-TEST(MetricsOpenMetricsTest, StreamAndBufferWriteTheSameText) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  AddBudget(&s);
-  EXPECT_EQ(RenderOpenMetrics({s}), Streamed(grpcr_metrics_write_openmetrics, s));
-}
-
-TEST(MetricsOpenMetricsTest, ContentTypesAreTheFormatsOwn) {
-  EXPECT_STREQ("text/plain; version=0.0.4; charset=utf-8",
-               GRPCR_METRICS_PROMETHEUS_CONTENT_TYPE);
-  EXPECT_STREQ("application/openmetrics-text; version=1.0.0; charset=utf-8",
-               GRPCR_METRICS_OPENMETRICS_CONTENT_TYPE);
-}
-
 TEST(MetricsTest, TypeNamesAreTheExpositionsWords) {
   EXPECT_STREQ("counter", grpcr_metric_type_name(GRPCR_METRIC_COUNTER));
   EXPECT_STREQ("gauge", grpcr_metric_type_name(GRPCR_METRIC_GAUGE));
   EXPECT_STREQ("histogram", grpcr_metric_type_name(GRPCR_METRIC_HISTOGRAM));
   EXPECT_EQ(nullptr,
             grpcr_metric_type_name(static_cast<grpcr_metric_type>(3)));
-}
-
-// ---------------------------------------------------------------------------
-// Per-method families and gRFC A96's histograms.
-
-TEST(MetricsMethodsTest, PerMethodSeriesCarryTheMethodLabel) {
-  grpcr_channel_snapshot s = Channel("a", "t");
-  grpcr_method_snapshot methods[2];
-  AddMethods(&s, methods);
-  std::string m = Render({s});
-  EXPECT_EQ((std::vector<std::string>{
-                "grpcr_method_requests_total{channel=\"a\",target=\"t\","
-                "method=\"echo.Echo/Say\"} 3",
-                "grpcr_method_requests_total{channel=\"a\",target=\"t\","
-                "method=\"other\"} 1"}),
-            LinesStarting(m, "grpcr_method_requests_total{"));
-  EXPECT_EQ((std::vector<std::string>{
-                "grpcr_method_retries_total{channel=\"a\",target=\"t\","
-                "method=\"echo.Echo/Say\"} 2",
-                "grpcr_method_retries_total{channel=\"a\",target=\"t\","
-                "method=\"other\"} 0"}),
-            LinesStarting(m, "grpcr_method_retries_total{"));
-  std::vector<std::string> calls = LinesStarting(
-      m, "grpcr_method_calls_total{channel=\"a\",target=\"t\","
-         "method=\"echo.Echo/Say\",code=\"UNAVAILABLE\"}");
-  EXPECT_EQ(std::vector<std::string>{calls.empty() ? "" : calls[0]},
-            std::vector<std::string>{
-                "grpcr_method_calls_total{channel=\"a\",target=\"t\","
-                "method=\"echo.Echo/Say\",code=\"UNAVAILABLE\"} 1"});
-  EXPECT_EQ(2u * GRPCR_STATUS_COUNT,
-            LinesStarting(m, "grpcr_method_calls_total{").size());
-}
-
-TEST(MetricsMethodsTest, A96HistogramsExactly) {
-  grpcr_channel_snapshot s = Channel("a", "dns:///t:1");
-  grpcr_method_snapshot methods[2];
-  AddMethods(&s, methods);
-  std::string m = Render({s});
-  const char kRetries[] =
-      "# HELP grpc_client_call_retries Retries per call, for calls that "
-      "retried (gRFC A96 grpc.client.call.retries).\n"
-      "# TYPE grpc_client_call_retries histogram\n"
-      "grpc_client_call_retries_bucket{grpc_method=\"echo.Echo/Say\","
-      "grpc_target=\"dns:///t:1\",le=\"1\"} 0\n"
-      "grpc_client_call_retries_bucket{grpc_method=\"echo.Echo/Say\","
-      "grpc_target=\"dns:///t:1\",le=\"2\"} 1\n";
-  EXPECT_NE(std::string::npos, m.find(kRetries)) << m;
-  EXPECT_NE(std::string::npos,
-            m.find("grpc_client_call_retries_sum{grpc_method=\"echo.Echo/"
-                   "Say\",grpc_target=\"dns:///t:1\"} 2\n"
-                   "grpc_client_call_retries_count{grpc_method=\"echo.Echo/"
-                   "Say\",grpc_target=\"dns:///t:1\"} 1\n"))
-      << m;
-  EXPECT_NE(std::string::npos,
-            m.find("grpc_client_call_retries_count{grpc_method=\"other\","
-                   "grpc_target=\"dns:///t:1\"} 0\n"))
-      << m;
-  EXPECT_NE(std::string::npos,
-            m.find("grpc_client_call_retry_delay_seconds_bucket{grpc_method="
-                   "\"echo.Echo/Say\",grpc_target=\"dns:///t:1\",le="
-                   "\"0.01\"} 0\n"
-                   "grpc_client_call_retry_delay_seconds_bucket{grpc_method="
-                   "\"echo.Echo/Say\",grpc_target=\"dns:///t:1\",le="
-                   "\"0.025\"} 1\n"))
-      << m;
-  EXPECT_NE(std::string::npos,
-            m.find("grpc_client_call_retry_delay_seconds_sum{grpc_method="
-                   "\"echo.Echo/Say\",grpc_target=\"dns:///t:1\"} 0.015\n"))
-      << m;
-  EXPECT_EQ(GRPCR_STATS_RETRIES_BUCKETS * 2,
-            LinesStarting(m, "grpc_client_call_retries_bucket{").size());
-}
-
-// Channels to the same target are added up, as A96 records per target;
-// another target has its own series.
-TEST(MetricsMethodsTest, A96AddsUpChannelsOfOneTarget) {
-  grpcr_channel_snapshot a = Channel("a", "dns:///t:1");
-  grpcr_channel_snapshot b = Channel("b", "dns:///t:1");
-  grpcr_channel_snapshot c = Channel("c", "dns:///u:1");
-  grpcr_method_snapshot ma[2], mb[2], mc[2];
-  AddMethods(&a, ma);
-  AddMethods(&b, mb);
-  AddMethods(&c, mc);
-  std::string m = Render({a, b, c});
-  EXPECT_EQ((std::vector<std::string>{
-                "grpc_client_call_retries_count{grpc_method=\"echo.Echo/Say\","
-                "grpc_target=\"dns:///t:1\"} 2",
-                "grpc_client_call_retries_count{grpc_method=\"other\","
-                "grpc_target=\"dns:///t:1\"} 0",
-                "grpc_client_call_retries_count{grpc_method=\"echo.Echo/Say\","
-                "grpc_target=\"dns:///u:1\"} 1",
-                "grpc_client_call_retries_count{grpc_method=\"other\","
-                "grpc_target=\"dns:///u:1\"} 0"}),
-            LinesStarting(m, "grpc_client_call_retries_count{"));
-  EXPECT_EQ(3u * 2, LinesStarting(m, "grpcr_method_requests_total{").size());
-}
-
-TEST(MetricsMethodsTest, NoMethodsNoFamilies) {
-  std::string m = Render({Channel("a", "t")});
-  EXPECT_EQ(std::string::npos, m.find("grpcr_method_")) << m;
-  EXPECT_EQ(std::string::npos, m.find("grpc_client_call_")) << m;
 }
 
 }  // namespace
