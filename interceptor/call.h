@@ -528,7 +528,12 @@ bool CommitHedged(CallData* calld, Attempt* attempt, Closures* closures);
 void CancelHedged(CallData* calld, grpc_error_handle error,
                   Closures* closures);
 
-// Timers (timers.cc). The retry timer: the call waits delay_ns for its
+// Timers (timers.cc). The deadline of a grpc_timer that must not fire
+// before delay_ns from now (gRPC's timers count whole milliseconds); a
+// delay of 0 or less fires at once, from the exec_ctx.
+Timestamp DeadlineAfter(int64_t delay_ns);
+
+// The retry timer: the call waits delay_ns for its
 // next attempt (calld->backoff_attempt, kept until then).
 void StartRetryTimer(CallData* calld, int64_t delay_ns);
 

@@ -35,11 +35,7 @@ void ArmHedgeTimer(CallData* calld, int64_t delay_ns) {
   calld->hedge_timer = t;
   GRPC_CALL_STACK_REF(calld->owning_call, "resilience: hedge timer");
   GRPC_CLOSURE_INIT(&t->fired, HedgeTimerFired, t, nullptr);
-  ExecCtx::Get()->InvalidateNow();
-  grpc_timer_init(&t->timer,
-                  Timestamp::Now() +
-                      grpc_core::Duration::NanosecondsRoundUp(delay_ns),
-                  &t->fired);
+  grpc_timer_init(&t->timer, DeadlineAfter(delay_ns), &t->fired);
 }
 
 // Cancels every attempt in flight but `keep` (null: all of them), with

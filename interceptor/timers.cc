@@ -90,17 +90,25 @@ void RetryTimerFired(void* arg, grpc_error_handle error) {
 
 }  // namespace
 
+Timestamp DeadlineAfter(int64_t delay_ns) {
+  // From the real clock: the exec_ctx's cached time can lag it.
+  ExecCtx::Get()->InvalidateNow();
+  if (delay_ns <= 0) return Timestamp::Now();  // fires from the exec_ctx
+  // Timestamp::Now() is the clock rounded down to a millisecond, so
+  // Now() + delay would fire up to 1 ms early: a 1.5 ms hedging delay
+  // after 1 ms. The precise clock plus the delay, rounded up, never is.
+  return Timestamp::FromTimespecRoundUp(
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                   gpr_time_from_nanos(delay_ns, GPR_TIMESPAN)));
+}
+
 void StartRetryTimer(CallData* calld, int64_t delay_ns) {
   GRPC_CALL_STACK_REF(calld->owning_call, "resilience: retry timer");
   calld->retry_timer_pending = true;
   GRPC_CLOSURE_INIT(&calld->retry_timer_fired, RetryTimerFired, calld,
                     nullptr);
-  // From the real clock: the exec_ctx's cached time can lag it, which
-  // would fire the retry early by that much.
-  ExecCtx::Get()->InvalidateNow();
-  Timestamp when =
-      Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(delay_ns);
-  grpc_timer_init(&calld->retry_timer, when, &calld->retry_timer_fired);
+  grpc_timer_init(&calld->retry_timer, DeadlineAfter(delay_ns),
+                  &calld->retry_timer_fired);
 }
 
 // ---- perAttemptTimeout ------------------------------------------------------
@@ -166,11 +174,8 @@ void ArmAttemptTimer(CallData* calld, Attempt* attempt) {
   attempt->timeout_armed = true;
   GRPC_CLOSURE_INIT(&attempt->timeout_fired, AttemptTimeoutFired, attempt,
                     nullptr);
-  ExecCtx::Get()->InvalidateNow();
   grpc_timer_init(&attempt->timeout_timer,
-                  Timestamp::Now() + grpc_core::Duration::NanosecondsRoundUp(
-                                         calld->method_policy
-                                             ->per_attempt_timeout_ns),
+                  DeadlineAfter(calld->method_policy->per_attempt_timeout_ns),
                   &attempt->timeout_fired);
 }
 

@@ -8,7 +8,13 @@
 
 #include <grpc/grpc.h>
 
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "grpcr/grpcr.h"
 #include "support/breaker_fixture.h"
@@ -333,6 +339,60 @@ TEST_F(HedgingTest, TheAdaptiveDelayWaitsForSamplesThenHedgesAtTheQuantile) {
   EXPECT_LE(say_.hedge_delay_s, 0.040);
   EXPECT_EQ(say_.hedge_delay_samples, 20u);
   EXPECT_TRUE(server_.WaitForCancelled(1, 2000));
+}
+
+}  // namespace
+}  // namespace grpcr_test
+
+namespace grpcr_test {
+namespace {
+
+// Was a bug: gRPC's timers count whole milliseconds from Timestamp::Now(),
+// which is rounded down, so a hedge armed at Now() + 1.5 ms could fire 1 ms
+// after its attempt started, whenever other traffic woke the poller (the
+// bench's adaptive delay of ~1.9 ms hedged a third of its calls). 40 calls
+// started 0.25 ms apart, each first attempt held: every hedge arrives at
+// least 1.5 ms after its call started.
+TEST_F(HedgingTest, AHedgeNeverStartsBeforeItsDelay) {
+  auto seen = std::make_shared<std::pair<std::mutex, std::set<std::string>>>();
+  server_.SetHandler([seen](const Arrival& a, int) {
+    std::lock_guard<std::mutex> lock(seen->first);
+    return seen->second.insert(a.payload).second ? Held() : Reply();
+  });
+  ChannelPtr ch = Channel(Hedging(
+      "\"maxAttempts\": 2, \"hedgingDelay\": \"0.0015s\""));
+  ASSERT_TRUE(WaitForReady(ch.get(), 5000));
+  constexpr int kCalls = 40;
+  std::vector<std::unique_ptr<PendingCall>> calls;
+  std::vector<int64_t> started;
+  for (int k = 0; k < kCalls; k++) {
+    calls.push_back(std::make_unique<PendingCall>(
+        ch.get(), kSayMethod, "c" + std::to_string(k), 5000));
+    started.push_back(NowNs());
+    calls.back()->Start();
+    const int64_t until = NowNs() + 250 * 1000;
+    while (NowNs() < until) {
+    }
+  }
+  for (int k = 0; k < kCalls; k++) {
+    CallResult r = calls[k]->Wait();
+    EXPECT_EQ(r.status, GRPC_STATUS_OK) << "call " << k << ": " << r.details;
+  }
+  std::vector<Arrival> a = server_.arrivals();
+  ASSERT_EQ(a.size(), static_cast<size_t>(2 * kCalls));
+  int64_t earliest = INT64_MAX;
+  for (int k = 0; k < kCalls; k++) {
+    const std::string payload = "c" + std::to_string(k);
+    int n = 0;
+    for (const Arrival& x : a) {
+      if (x.payload == payload && ++n == 2) {
+        earliest = std::min(earliest, x.t_ns - started[k]);
+      }
+    }
+    EXPECT_EQ(n, 2) << payload;
+  }
+  EXPECT_GE(earliest, 1500 * 1000) << "a hedge arrived " << earliest / 1000
+                                   << " us after its call started";
 }
 
 }  // namespace
