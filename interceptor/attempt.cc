@@ -19,6 +19,11 @@ void AttemptCallbackDone(Attempt* attempt) {
   if (attempt->retried) DropAttemptData(attempt);
   if (!attempt->on_parent) {
     GRPC_CALL_STACK_UNREF(attempt->stack, "resilience: attempt done");
+  } else {
+    // The destroy this may start is scheduled on the exec_ctx: the caller
+    // may still use the call until it returns.
+    GRPC_CALL_STACK_UNREF(attempt->calld->owning_call,
+                          "resilience: parent attempt");
   }
 }
 
@@ -514,6 +519,11 @@ void StartAttempt(CallData* calld, int64_t now) {
   if (on_parent) {
     // The application's own stack: its first batch goes down as it would
     // without the filter (client-channel's deadline timer started long ago).
+    // The attempt's ops are ours, not the application's, so the call is
+    // kept alive until their last callback: a callback can come after the
+    // application has its status and drops the call (a cancelled attempt's
+    // on_complete did, freeing the arena under it).
+    GRPC_CALL_STACK_REF(calld->owning_call, "resilience: parent attempt");
     attempt->started = true;
     grpc_call_next_op(attempt->elem0, &attempt->batch);
     return;
