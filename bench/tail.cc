@@ -1,5 +1,5 @@
-// The tail-latency experiment: what perAttemptTimeout and the deadline rule
-// do to a call's latency and to the server's load.
+// The tail-latency experiment: what perAttemptTimeout, hedging and the
+// deadline rule do to a call's latency and to the server's load.
 //
 // One process, two halves over 127.0.0.1:
 //   server  a C-core server that answers each request after a latency drawn
@@ -13,20 +13,30 @@
 //             grpc     gRPC's own retryPolicy (the filter off)
 //             grpcr    grpc-resilience's retry policy; --attempt-timeout-ms
 //                      adds perAttemptTimeout; --budget-ratio and
-//                      --budget-floor set its retry budget
-//           The first --warm calls (not measured) teach the filter the
-//           method's latency.
+//                      --budget-floor set its retry budget. With
+//                      --hedge-delay-ms D (a fixed hedgingDelay) or
+//                      --max-extra-load R (the adaptive delay) the method
+//                      hedges instead, --max-attempts being hedging's
+//                      maxAttempts; every hedge spends the same budget.
+//           The first --warm calls, one after another, are not measured:
+//           they connect and teach the filter the method's latency (the
+//           median of the deadline rule, and the window the adaptive delay
+//           is read from, which needs ceil(10/R) (>= 20) calls first).
 //
 // Output: one CSV row (a header first with --header): the calls, their
 // statuses, latency percentiles of every call (start to final status), the
 // server's arrivals per call (1 + the extra load the client caused), and
-// the filter's counts (attempt timeouts, retries skipped for the deadline).
+// the filter's counts over the measured calls (the warm-up's subtracted):
+// attempt timeouts, retries skipped for the deadline, hedges started, won,
+// cancelled (lost to another attempt) and denied by the budget, and the
+// hedge delay in force (the adaptive one last read, else hedgingDelay).
 //
 // usage: grpcr_tail --mode none|grpc|grpcr [--rate R] [--seconds S]
 //          [--deadline-ms D] [--base-ms B] [--tail-frac F] [--tail-ms T]
 //          [--fail-frac F] [--fail-ms M] [--max-attempts N]
-//          [--backoff-ms B] [--attempt-timeout-ms A] [--budget-ratio X]
-//          [--budget-floor Y] [--warm N] [--seed N] [--tag TEXT] [--header]
+//          [--backoff-ms B] [--attempt-timeout-ms A] [--hedge-delay-ms D]
+//          [--max-extra-load R] [--budget-ratio X] [--budget-floor Y]
+//          [--warm N] [--seed N] [--tag TEXT] [--header]
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 #include <stdio.h>
@@ -41,10 +51,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "experiment_util.h"
 #include "grpcr/grpcr.h"
+#include "grpcr/hedging.h"
 
 namespace {
 
@@ -66,12 +78,15 @@ struct Options {
   int max_attempts = 2;
   double backoff_ms = 1;
   double attempt_timeout_ms = 0;
+  double hedge_delay_ms = -1;  // >= 0: hedging with this fixed delay
+  double max_extra_load = 0;   // > 0: hedging with the adaptive delay
   double budget_ratio = 0.1;
   double budget_floor = 10;
   int warm = 50;
   uint64_t seed = 1;
   std::string tag = "-";
   bool header = false;
+  bool hedging() const { return hedge_delay_ms >= 0 || max_extra_load > 0; }
 };
 
 // ---- the server -------------------------------------------------------------
@@ -218,17 +233,29 @@ std::string ServiceConfig(const Options& o) {
            "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}";
   }
   if (o.mode == "grpcr") {
+    char budget[160];
+    snprintf(budget, sizeof budget,
+             "\"retryBudget\":{\"ratio\":%g,\"minRetriesPerSecond\":%g}",
+             o.budget_ratio, o.budget_floor);
+    const std::string channel = "{\"resilience\":{" + std::string(budget) +
+                                "},\"methodConfig\":[{" + name;
+    if (o.hedging()) {
+      char delay[96];
+      if (o.max_extra_load > 0) {
+        snprintf(delay, sizeof delay, "\"maxExtraLoad\":%g", o.max_extra_load);
+      } else {
+        snprintf(delay, sizeof delay, "\"hedgingDelay\":\"%.6fs\"",
+                 o.hedge_delay_ms / 1e3);
+      }
+      return channel + ",\"resilience\":{\"hedging\":{\"maxAttempts\":" + n +
+             "," + delay + "}}}]}";
+    }
     char extra[128] = "";
     if (o.attempt_timeout_ms > 0) {
       snprintf(extra, sizeof extra, ",\"perAttemptTimeout\":\"%.6fs\"",
                o.attempt_timeout_ms / 1e3);
     }
-    char budget[160];
-    snprintf(budget, sizeof budget,
-             "\"retryBudget\":{\"ratio\":%g,\"minRetriesPerSecond\":%g}",
-             o.budget_ratio, o.budget_floor);
-    return "{\"resilience\":{" + std::string(budget) + "},\"methodConfig\":[{" +
-           name + ",\"resilience\":{\"maxAttempts\":" + n +
+    return channel + ",\"resilience\":{\"maxAttempts\":" + n +
            ",\"initialBackoff\":\"" + backoff + "\",\"maxBackoff\":\"" +
            backoff + "\",\"jitter\":\"NONE\"" + extra + "}}]}";
   }
@@ -318,6 +345,37 @@ bool ClientCall::Proceed(bool) {
   return false;
 }
 
+// The filter's counts for the channel (summed over its methods).
+struct FilterCounts {
+  uint64_t timeouts = 0, skipped = 0, hedges = 0, won = 0, cancelled = 0,
+           denied = 0;
+  double median_s = 0, hedge_delay_s = 0;
+  uint64_t delay_samples = 0;  // calls in the delay's window when last read
+};
+
+FilterCounts ReadFilterCounts() {
+  FilterCounts c;
+  grpcr_channel_snapshot* snaps = nullptr;
+  size_t n = 0;
+  if (grpcr_stats_get("tail", &snaps, &n) != 0) return c;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < snaps[i].method_count; k++) {
+      const grpcr_method_snapshot& m = snaps[i].methods[k];
+      c.timeouts += m.attempt_timeouts;
+      c.skipped += m.retries_skipped_deadline;
+      c.hedges += m.hedges;
+      c.won += m.hedges_won;
+      c.cancelled += m.hedges_cancelled;
+      c.denied += m.hedges_denied;
+      if (m.median_attempt_s > 0) c.median_s = m.median_attempt_s;
+      if (m.hedge_delay_s > 0) c.hedge_delay_s = m.hedge_delay_s;
+      if (m.hedge_delay_samples > 0) c.delay_samples = m.hedge_delay_samples;
+    }
+  }
+  grpcr_channel_snapshots_free(snaps, n);
+  return c;
+}
+
 double QuantileMs(std::vector<int64_t>& v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -342,6 +400,8 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         else if (a == "--max-attempts") o->max_attempts = atoi(v);
         else if (a == "--backoff-ms") o->backoff_ms = atof(v);
         else if (a == "--attempt-timeout-ms") o->attempt_timeout_ms = atof(v);
+        else if (a == "--hedge-delay-ms") o->hedge_delay_ms = atof(v);
+        else if (a == "--max-extra-load") o->max_extra_load = atof(v);
         else if (a == "--budget-ratio") o->budget_ratio = atof(v);
         else if (a == "--budget-floor") o->budget_floor = atof(v);
         else if (a == "--warm") o->warm = atoi(v);
@@ -350,7 +410,15 @@ bool ParseArgs(int argc, char** argv, Options* o) {
         else return false;
         return true;
       });
-  return parsed && (o->mode == "none" || o->mode == "grpc" || o->mode == "grpcr");
+  if (!parsed) return false;
+  if (o->hedging() && (o->mode != "grpcr" || o->attempt_timeout_ms > 0 ||
+                       (o->hedge_delay_ms >= 0 && o->max_extra_load > 0))) {
+    fprintf(stderr, "grpcr_tail: hedging needs --mode grpcr, no "
+                    "--attempt-timeout-ms, and one of --hedge-delay-ms and "
+                    "--max-extra-load\n");
+    return false;
+  }
+  return o->mode == "none" || o->mode == "grpc" || o->mode == "grpcr";
 }
 
 }  // namespace
@@ -362,7 +430,8 @@ int main(int argc, char** argv) {
             "usage: grpcr_tail --mode none|grpc|grpcr [--rate R] [--seconds S] "
             "[--deadline-ms D] [--base-ms B] [--tail-frac F] [--tail-ms T] "
             "[--fail-frac F] [--fail-ms M] [--max-attempts N] [--backoff-ms B] "
-            "[--attempt-timeout-ms A] [--budget-ratio X] [--budget-floor Y] "
+            "[--attempt-timeout-ms A] [--hedge-delay-ms D] "
+            "[--max-extra-load R] [--budget-ratio X] [--budget-floor Y] "
             "[--warm N] [--seed N] [--tag TEXT] [--header]\n");
     return 2;
   }
@@ -376,8 +445,16 @@ int main(int argc, char** argv) {
       client.Drain();
     }
     const int64_t warm_arrivals = srv.arrivals_.load();
-    grpcr_channel_snapshot* snaps = nullptr;
-    size_t n = 0;
+    const FilterCounts warm = ReadFilterCounts();
+    if (opt.max_extra_load > 0 && warm.hedge_delay_s <= 0) {
+      fprintf(stderr,
+              "grpcr_tail %s: the adaptive hedge delay is not known after the "
+              "%d warm-up calls (its window held %llu calls when last read; "
+              "it needs %u)\n",
+              opt.tag.c_str(), opt.warm,
+              static_cast<unsigned long long>(warm.delay_samples),
+              grpcr_hedge_min_samples(opt.max_extra_load));
+    }
     std::mt19937_64 rng(opt.seed);
     std::exponential_distribution<double> gap(opt.rate);
     const int64_t t0 = NowNs();
@@ -392,19 +469,11 @@ int main(int argc, char** argv) {
     }
     client.Drain();
     const int64_t arrivals = srv.arrivals_.load() - warm_arrivals;
-    uint64_t timeouts = 0, skipped = 0;
-    double median_s = 0;
-    if (grpcr_stats_get("tail", &snaps, &n) == 0) {
-      for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < snaps[i].method_count; k++) {
-          timeouts += snaps[i].methods[k].attempt_timeouts;
-          skipped += snaps[i].methods[k].retries_skipped_deadline;
-          if (snaps[i].methods[k].median_attempt_s > 0)
-            median_s = snaps[i].methods[k].median_attempt_s;
-        }
-      }
-      grpcr_channel_snapshots_free(snaps, n);
-    }
+    const FilterCounts end_counts = ReadFilterCounts();
+    const double hedge_delay_ms =
+        opt.max_extra_load > 0 ? end_counts.hedge_delay_s * 1e3
+        : opt.hedge_delay_ms >= 0 ? opt.hedge_delay_ms
+                                  : 0.0;
     std::vector<int64_t> lat;
     {
       std::lock_guard<std::mutex> lock(client.mu_);
@@ -412,26 +481,50 @@ int main(int argc, char** argv) {
     }
     const double p50 = QuantileMs(lat, 0.5), p99 = QuantileMs(lat, 0.99),
                  p999 = QuantileMs(lat, 0.999);
-    if (opt.header) {
-      printf("tag,mode,seed,calls,ok,deadline_exceeded,unavailable,other,"
-             "server_arrivals,arrivals_per_call,p50_ms,p99_ms,p999_ms,"
-             "attempt_timeouts,retries_skipped_deadline,median_attempt_ms,"
-             "attempt_timeout_ms,max_attempts,deadline_ms\n");
-    }
-    printf("%s,%s,%llu,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.2f,%.2f,%.2f,"
-           "%llu,%llu,%.2f,%g,%d,%g\n",
-           opt.tag.c_str(), opt.mode.c_str(),
-           static_cast<unsigned long long>(opt.seed),
-           static_cast<long long>(calls), static_cast<long long>(client.ok_),
-           static_cast<long long>(client.deadline_),
-           static_cast<long long>(client.unavailable_),
-           static_cast<long long>(client.other_),
-           static_cast<long long>(arrivals),
-           calls > 0 ? static_cast<double>(arrivals) / static_cast<double>(calls)
+    // One list of (column, value): the header and the row cannot drift
+    // apart. New columns go at the end, so old ones keep their place.
+    auto d = [](double v, const char* fmt) {
+      char buf[64];
+      snprintf(buf, sizeof buf, fmt, v);
+      return std::string(buf);
+    };
+    auto u = [](uint64_t v) { return std::to_string(v); };
+    const std::vector<std::pair<const char*, std::string>> cols = {
+        {"tag", opt.tag},
+        {"mode", opt.mode},
+        {"seed", u(opt.seed)},
+        {"calls", std::to_string(calls)},
+        {"ok", std::to_string(client.ok_)},
+        {"deadline_exceeded", std::to_string(client.deadline_)},
+        {"unavailable", std::to_string(client.unavailable_)},
+        {"other", std::to_string(client.other_)},
+        {"server_arrivals", std::to_string(arrivals)},
+        {"arrivals_per_call",
+         d(calls > 0 ? static_cast<double>(arrivals) / static_cast<double>(calls)
                      : 0.0,
-           p50, p99, p999, static_cast<unsigned long long>(timeouts),
-           static_cast<unsigned long long>(skipped), median_s * 1e3,
-           opt.attempt_timeout_ms, opt.max_attempts, opt.deadline_ms);
+           "%.4f")},
+        {"p50_ms", d(p50, "%.2f")},
+        {"p99_ms", d(p99, "%.2f")},
+        {"p999_ms", d(p999, "%.2f")},
+        {"attempt_timeouts", u(end_counts.timeouts - warm.timeouts)},
+        {"retries_skipped_deadline", u(end_counts.skipped - warm.skipped)},
+        {"median_attempt_ms", d(end_counts.median_s * 1e3, "%.2f")},
+        {"attempt_timeout_ms", d(opt.attempt_timeout_ms, "%g")},
+        {"max_attempts", std::to_string(opt.max_attempts)},
+        {"deadline_ms", d(opt.deadline_ms, "%g")},
+        {"hedges", u(end_counts.hedges - warm.hedges)},
+        {"hedges_won", u(end_counts.won - warm.won)},
+        {"hedges_cancelled", u(end_counts.cancelled - warm.cancelled)},
+        {"hedges_denied", u(end_counts.denied - warm.denied)},
+        {"hedge_delay_ms", d(hedge_delay_ms, "%.3f")},
+    };
+    std::string header, row;
+    for (const auto& c : cols) {
+      header += (header.empty() ? "" : ",") + std::string(c.first);
+      row += (row.empty() ? "" : ",") + c.second;
+    }
+    if (opt.header) printf("%s\n", header.c_str());
+    printf("%s\n", row.c_str());
     client.Shutdown();
     srv.Shutdown();
   }
