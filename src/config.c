@@ -294,6 +294,13 @@ static void check_channel(checker *c, const grpcr_json *v, const char *path,
   }
 }
 
+/* "<path>.<name> is required". */
+static void add_required(checker *c, const char *path, const char *name) {
+  char *f = path_key(c, path, name, strlen(name));
+  if (f) add_error(c, f, "is required");
+  free(f);
+}
+
 static void check_retry(checker *c, const grpcr_json *v, const char *path,
                         grpcr_retry_policy *out) {
   if (!is_object(c, path, v)) return;
@@ -352,11 +359,7 @@ static void check_retry(checker *c, const grpcr_json *v, const char *path,
     free(f);
   }
 
-  if (!has_max_attempts) {
-    char *f = path_key(c, path, "maxAttempts", strlen("maxAttempts"));
-    if (f) add_error(c, f, "is required");
-    free(f);
-  }
+  if (!has_max_attempts) add_required(c, path, "maxAttempts");
   if (initial_ok && max_ok && b->max_backoff_ns < b->initial_backoff_ns) {
     char *f = path_key(c, path, "maxBackoff", strlen("maxBackoff"));
     char init[32], max[32];
@@ -425,11 +428,7 @@ static void check_hedging(checker *c, const grpcr_json *v, const char *path,
     }
     free(f);
   }
-  if (!has_max_attempts) {
-    char *f = path_key(c, path, "maxAttempts", strlen("maxAttempts"));
-    if (f) add_error(c, f, "is required");
-    free(f);
-  }
+  if (!has_max_attempts) add_required(c, path, "maxAttempts");
   if (has_delay && has_load) {
     char *f = path_key(c, path, "maxExtraLoad", strlen("maxExtraLoad"));
     if (f) {
