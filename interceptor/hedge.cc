@@ -266,6 +266,15 @@ void DecideHedged(CallData* calld, Attempt* attempt, int status,
             calld->inflight,
             calld->hedge_stopped ? ", pushback stops hedging" : "");
   }
+  if (!calld->hedge_stopped && delay_ns > 0 &&
+      !grpcr_hedge_fits(now, delay_ns,
+                        ToMonotonicNs(calld->effective_deadline))) {
+    // The pushback's hedge would start after the deadline: none will, and
+    // the call does not wait for it (nothing else ends a call that has no
+    // attempt in flight).
+    grpcr_method_stats_on_retry_skipped_deadline(calld->method_stats);
+    calld->hedge_stopped = true;
+  }
   if (calld->hedge_stopped || calld->attempts >= policy->max_attempts) {
     StopHedgeTimer(calld);
     if (calld->inflight == 0) FinishWithLastFailure(calld, closures);

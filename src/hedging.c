@@ -27,6 +27,14 @@ bool grpcr_hedge_is_fatal(const grpcr_retry_policy *policy, int status) {
   return (policy->hedging.non_fatal_codes & GRPCR_CODE_BIT(status)) == 0;
 }
 
+bool grpcr_hedge_fits(int64_t now_ns, int64_t delay_ns, int64_t deadline_ns) {
+  if (deadline_ns == INT64_MAX) return true;
+  if (delay_ns < 0) delay_ns = 0;
+  if (now_ns > deadline_ns) return false;
+  /* With now <= deadline the time left is in [0, 2^64): exact unsigned. */
+  return (uint64_t)delay_ns <= (uint64_t)deadline_ns - (uint64_t)now_ns;
+}
+
 grpcr_hedge_verdict grpcr_hedge_decide(const grpcr_retry_policy *policy,
                                        grpcr_budget *budget,
                                        const grpcr_hedge_request *req,

@@ -54,6 +54,14 @@ GRPCR_API grpcr_hedge_verdict grpcr_hedge_decide(
     const grpcr_retry_policy *policy, grpcr_budget *budget,
     const grpcr_hedge_request *req, int64_t now_ns, int64_t deadline_ns);
 
+/* Whether a hedge due delay_ns (>= 0) from now_ns would start by the
+ * deadline: now + delay <= deadline_ns, computed without overflow. The
+ * shim asks it before it waits out a server's pushback, so that no call
+ * waits past its deadline for a hedge that could not start. INT64_MAX
+ * (no deadline) always fits. */
+GRPCR_API bool grpcr_hedge_fits(int64_t now_ns, int64_t delay_ns,
+                                int64_t deadline_ns);
+
 /* Whether an attempt's status ends the call (fatal: OK, or any status not
  * in nonFatalStatusCodes) or lets the next hedge start at once. */
 GRPCR_API bool grpcr_hedge_is_fatal(const grpcr_retry_policy *policy,

@@ -397,3 +397,33 @@ TEST_F(HedgingTest, AHedgeNeverStartsBeforeItsDelay) {
 
 }  // namespace
 }  // namespace grpcr_test
+
+namespace grpcr_test {
+namespace {
+
+// Was a bug (found in review): a non-fatal status whose pushback outlasts
+// the call's deadline armed the hedge timer anyway, and with no attempt in
+// flight nothing else ended the call: it ended 3 s late, or (with a large
+// pushback) never. Now it ends at once with that status, counted as a hedge
+// skipped for the deadline.
+TEST_F(HedgingTest, APushbackPastTheDeadlineEndsTheCallAtOnce) {
+  Reply pushed = Fail(GRPC_STATUS_UNAVAILABLE, "come back later");
+  pushed.pushback_ms = "3000";
+  server_.SetDefault(pushed);
+  ChannelPtr ch = Channel(Hedging(
+      "\"maxAttempts\": 3, \"hedgingDelay\": \"10s\", "
+      "\"nonFatalStatusCodes\": [\"UNAVAILABLE\"]"));
+  ASSERT_TRUE(WaitForReady(ch.get(), 5000));
+  CallResult r = UnaryCall(ch.get(), kSayMethod, "x", 500);
+  EXPECT_EQ(r.status, GRPC_STATUS_UNAVAILABLE);
+  EXPECT_EQ(r.details, "come back later");
+  EXPECT_LT(r.elapsed_ns, 300 * kMsNs) << "not at the deadline, not at 3 s";
+  SleepMs(100);
+  EXPECT_EQ(server_.arrival_count(), 1);
+  Snapshot();
+  EXPECT_EQ(say_.retries_skipped_deadline, 1u);
+  EXPECT_EQ(say_.hedges, 0u);
+}
+
+}  // namespace
+}  // namespace grpcr_test

@@ -83,6 +83,24 @@ class HedgeTest : public ::testing::Test {
   grpcr_breaker *breaker_ = nullptr;
 };
 
+// A pushback's hedge is waited for only if it starts by the deadline:
+// now + delay <= deadline, exactly, without overflow at the extremes.
+TEST(HedgeFitsTest, NowPlusDelayMustNotPassTheDeadline) {
+  EXPECT_TRUE(grpcr_hedge_fits(100, 50, 150));
+  EXPECT_FALSE(grpcr_hedge_fits(100, 51, 150));
+  EXPECT_TRUE(grpcr_hedge_fits(150, 0, 150));
+  EXPECT_FALSE(grpcr_hedge_fits(151, 0, 150));
+  EXPECT_TRUE(grpcr_hedge_fits(100, -5, 150)) << "a negative delay is 0";
+  EXPECT_TRUE(grpcr_hedge_fits(0, INT64_MAX - 1, GRPCR_NO_DEADLINE));
+  EXPECT_TRUE(grpcr_hedge_fits(INT64_MIN, INT64_MAX, INT64_MAX - 1))
+      << "2^64 - 2 left, more than INT64_MAX";
+  EXPECT_FALSE(grpcr_hedge_fits(-10, INT64_MAX, 5));
+  EXPECT_TRUE(grpcr_hedge_fits(-10, 15, 5));
+  EXPECT_FALSE(grpcr_hedge_fits(-10, 16, 5));
+  EXPECT_TRUE(grpcr_hedge_fits(INT64_MIN, 0, INT64_MIN));
+  EXPECT_FALSE(grpcr_hedge_fits(INT64_MIN, 1, INT64_MIN));
+}
+
 TEST(HedgeVerdictTest, EveryVerdictHasItsName) {
   EXPECT_STREQ(grpcr_hedge_verdict_name(GRPCR_HEDGE_YES), "YES");
   EXPECT_STREQ(grpcr_hedge_verdict_name(GRPCR_HEDGE_NO_ATTEMPTS), "NO_ATTEMPTS");
