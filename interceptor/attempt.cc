@@ -267,7 +267,9 @@ void AttemptRecvMessageReady(void* arg, grpc_error_handle error) {
   attempt->recv_message_error = error;
   // Before a committed attempt hands this error to the application (whose
   // surface then cancels the call with it).
-  if (IsClientLimitError(error) && !attempt->lost) MarkLocal(attempt->calld);
+  if (IsClientLimitError(error) && !attempt->lost && !attempt->calld->finished) {
+    MarkLocal(attempt->calld);
+  }
   if (attempt->to.message->has_value()) {
     attempt->committed = true;
     StopAttemptTimer(attempt);  // the server answered: the clock stops
@@ -349,23 +351,33 @@ Attempt::~Attempt() = default;
 
 namespace {
 
+void AttemptBatchAfterCancel(void* arg, grpc_error_handle) {
+  auto* attempt = static_cast<Attempt*>(arg);
+  grpc_call_next_op(attempt->elem0, &attempt->batch);
+}
+
 void AttemptStartInCombiner(void* arg, grpc_error_handle) {
   auto* attempt = static_cast<Attempt*>(arg);
   CallData* calld = attempt->calld;
   attempt->started = true;
   if (attempt->cancel_pending) {
-    // Cancelled while this start hopped the exec_ctx: queue the cancel
-    // behind the batch (we hold the combiner, so it waits its turn).
-    // The application's cancel, or the attempt's own timeout.
-    GRPC_CALL_COMBINER_START(
-        calld->call_combiner,
-        PrepareAttemptCancel(attempt, calld->cancel_error.ok()
-                                          ? attempt->cancel_error
-                                          : calld->cancel_error),
-        absl::OkStatus(), "resilience: cancel attempt");
+    // Cancelled while this start hopped the exec_ctx (the application's
+    // cancel, the attempt's own timeout, or a hedge that lost before it
+    // left): the cancel goes down first, so that client-channel fails the
+    // batch queued behind it and the request is never sent. (Sent first,
+    // the batch could reach the server before its cancel.)
+    GRPC_CLOSURE_INIT(&attempt->batch_after_cancel, AttemptBatchAfterCancel,
+                      attempt, nullptr);
+    GRPC_CALL_COMBINER_START(calld->call_combiner,
+                             &attempt->batch_after_cancel, absl::OkStatus(),
+                             "resilience: attempt batch after its cancel");
+    grpc_closure* cancel = PrepareAttemptCancel(
+        attempt, calld->cancel_error.ok() ? attempt->cancel_error
+                                          : calld->cancel_error);
+    grpc_core::Closure::Run(DEBUG_LOCATION, cancel, absl::OkStatus());
+    return;
   }
-  grpc_call_next_op(attempt->elem0,
-                    &attempt->batch);
+  grpc_call_next_op(attempt->elem0, &attempt->batch);
 }
 
 // Client-channel's deadline filter queues the start of an attempt's deadline

@@ -212,12 +212,13 @@ struct Attempt {
 
   grpc_closure start_hop;
   grpc_closure start_in_combiner;
+  grpc_closure batch_after_cancel;
   grpc_closure after_destroy;
   grpc_call_final_info final_info;
 };
 
-// A hedged call's timer for its next hedge. Re-arming it (sooner, for a
-// non-fatal status or a pushback) cancels the one armed before, whose
+// A hedged call's timer for its next hedge. Re-arming it (at once for a
+// non-fatal status, or at a pushback's delay) cancels the one armed before, whose
 // callback then finds itself no longer `live` and does nothing.
 struct HedgeTimer {
   CallData* calld;
