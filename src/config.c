@@ -440,6 +440,23 @@ static void check_hedging(checker *c, const grpcr_json *v, const char *path,
   }
 }
 
+/* Whether a methodConfig entry's "name" list has the default name (no
+ * service, or an empty one): the stats record such calls under "other". */
+static bool names_default(const grpcr_json *entry) {
+  const grpcr_json *names = grpcr_json_get(entry, "name");
+  if (names == NULL || names->type != GRPCR_JSON_ARRAY) return false;
+  for (size_t i = 0; i < names->u.array.count; i++) {
+    const grpcr_json *n = names->u.array.items[i];
+    if (n->type != GRPCR_JSON_OBJECT) continue;
+    const grpcr_json *service = grpcr_json_get(n, "service");
+    if (service == NULL ||
+        (service->type == GRPCR_JSON_STRING && service->u.string.len == 0)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 static void check_method(checker *c, const grpcr_json *entry, const char *path,
                          grpcr_retry_policy *out, bool *has_policy) {
   if (!is_object(c, path, entry)) return;
@@ -478,6 +495,17 @@ static void check_method(checker *c, const grpcr_json *entry, const char *path,
   }
   char *g = path_key(c, f, "hedging", strlen("hedging"));
   if (g) check_hedging(c, hedging, g, out);
+  if (g && out->hedging.max_extra_load > 0 && names_default(entry)) {
+    char *h = path_key(c, g, "maxExtraLoad", strlen("maxExtraLoad"));
+    if (h) {
+      add_error(c, h,
+                "needs the entry to name its services or methods: the default "
+                "name {} covers methods whose latencies are not kept apart, "
+                "so no delay would ever be known; name them, or use "
+                "hedgingDelay");
+    }
+    free(h);
+  }
   free(g);
   free(f);
 }

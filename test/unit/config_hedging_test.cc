@@ -217,4 +217,31 @@ TEST(ConfigHedgingTest, ValidateChecksHedgingInEveryMethodEntry) {
             "retried by two layers; remove one");
 }
 
+// The adaptive delay is kept per named method: the default name ({}, or an
+// empty service) records its calls under "other", where no delay is ever
+// known, so maxExtraLoad there is refused; hedgingDelay is not.
+TEST(ConfigHedgingTest, MaxExtraLoadNeedsNamedMethods) {
+  const std::string hedging =
+      R"("resilience": {"hedging": {"maxAttempts": 2, "maxExtraLoad": 0.05}})";
+  const std::string err =
+      kHedging +
+      "maxExtraLoad error:needs the entry to name its services or methods: the default name {} "
+      "covers methods whose latencies are not kept apart, so no delay would ever be known; name "
+      "them, or use hedgingDelay";
+  EXPECT_EQ(ParseMethod(R"({"name": [{}], )" + hedging + "}").errors, err);
+  EXPECT_EQ(ParseMethod(R"({"name": [{"service": ""}], )" + hedging + "}").errors, err);
+  EXPECT_EQ(ParseMethod(R"({"name": [{"service": "a.B"}, {}], )" + hedging + "}").errors, err);
+  EXPECT_EQ(ParseMethod(R"({"name": [{"service": "a.B"}], )" + hedging + "}").errors, "");
+  EXPECT_EQ(ParseMethod(R"({"name": [{"service": "a.B", "method": "C"}], )" + hedging + "}").errors,
+            "");
+  EXPECT_EQ(ParseMethod(
+                R"({"name": [{}], "resilience": {"hedging": {"maxAttempts": 2, "hedgingDelay": "0.01s"}}})")
+                .errors,
+            "");
+  EXPECT_EQ(Validate(R"({"methodConfig": [{"name": [{}], )" + hedging + "}]}"),
+            "field:methodConfig[0].resilience.hedging.maxExtraLoad error:needs the entry to name its "
+            "services or methods: the default name {} covers methods whose latencies are not kept "
+            "apart, so no delay would ever be known; name them, or use hedgingDelay");
+}
+
 }  // namespace
