@@ -25,18 +25,21 @@ int64_t grpcr_hist_upper_ns(size_t i) {
 }
 
 /* The slice for epoch e, its counts cleared first if they belong to an
- * older one. The thread that wins the epoch's exchange clears; a sample
- * another thread adds meanwhile may be cleared with them. */
+ * older one. The thread that wins the epoch's exchange marks the slice as
+ * being reset (-e), clears it and then publishes e: a reader skips a slice
+ * whose epoch is not positive, so it never sees the new epoch with the old
+ * counts. A sample another thread adds meanwhile may be cleared with them. */
 static grpcr_hist_slice *slice_for(grpcr_latency_hist *h, int64_t e) {
   grpcr_hist_slice *s = &h->slices[e % GRPCR_HEDGE_SLICES];
   int64_t seen = atomic_load_explicit(&s->epoch, memory_order_acquire);
-  if (seen < e &&
-      atomic_compare_exchange_strong_explicit(&s->epoch, &seen, e,
+  if (seen >= 0 && seen < e &&
+      atomic_compare_exchange_strong_explicit(&s->epoch, &seen, -e,
                                               memory_order_acq_rel,
                                               memory_order_acquire)) {
     for (size_t i = 0; i < GRPCR_HIST_BUCKETS; i++) {
       atomic_store_explicit(&s->counts[i], 0, memory_order_relaxed);
     }
+    atomic_store_explicit(&s->epoch, e, memory_order_release);
   }
   return s;
 }
