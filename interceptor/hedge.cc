@@ -214,6 +214,10 @@ void DecideHedged(CallData* calld, Attempt* attempt, int status,
     // the first to report ends the call with the application's error.
     StopHedgeTimer(calld);
     DiscardAttempt(attempt);
+    if (calld->hedge_failed != nullptr) {
+      DiscardAttempt(calld->hedge_failed);
+      calld->hedge_failed = nullptr;
+    }
     FinishWithFailure(calld, calld->cancel_error, closures);
     return;
   }
