@@ -604,6 +604,77 @@ TEST_P(RealServerTest, GrpcRetryPolicyRetriesOnlyTrailersOnlyFailures) {
   }
 }
 
+// A channel hedging the server's method with this hedging block, and a
+// budget that never refuses a hedge here.
+ChannelPtr HedgingChannel(Kind kind, const std::string& address,
+                          const std::string& name, const std::string& hedging) {
+  const ServerKind& k = KindOf(kind);
+  const std::string config =
+      "{\"resilience\": {\"retryBudget\": {\"ratio\": 1, "
+      "\"minRetriesPerSecond\": 100}}, \"methodConfig\": [{\"name\": "
+      "[{\"service\": \"" + k.service + "\", \"method\": \"" + k.method +
+      "\"}], \"resilience\": {\"hedging\": {" + hedging + "}}}]}";
+  char* errors = nullptr;
+  EXPECT_EQ(0, grpcr_validate_service_config(config.c_str(), &errors))
+      << config << "\n" << (errors != nullptr ? errors : "");
+  if (errors != nullptr) grpcr_free(errors);
+  ChannelPtr ch(
+      MakeChannel(address, config, {StringArg(GRPCR_ARG_NAME, name.c_str())}));
+  EXPECT_TRUE(WaitForReady(ch.get(), 10000));
+  return ch;
+}
+
+// Hedging against a server nobody on the team wrote: every attempt fails
+// UNAVAILABLE, listed as non-fatal, so each sends the next hedge at once
+// (the 10 s delay never runs out), response headers first or not: 3
+// arrivals, and the call ends with the server's own status and details.
+TEST_P(RealServerTest, NonFatalFailuresSendEveryHedgeAtOnce) {
+  name_ = UniqueName(KindOf(kind_).name);
+  ChannelPtr ch = HedgingChannel(
+      kind_, server_->address(), name_,
+      "\"maxAttempts\": 3, \"hedgingDelay\": \"10s\", "
+      "\"nonFatalStatusCodes\": [\"UNAVAILABLE\"]");
+  const int64_t start = NowNs();
+  CallResult r = Call(ch.get(), FailingRequest(kind_, mode_, tag_));
+  EXPECT_EQ(GRPC_STATUS_UNAVAILABLE, r.status);
+  EXPECT_EQ(KindOf(kind_).details, r.details);
+  EXPECT_LT(NowNs() - start, INT64_C(3000000000)) << "not after the delay";
+  if (KindOf(kind_).counts) {
+    EXPECT_EQ(3, ServerCount(tag_));
+  }
+  grpcr_channel_snapshot s = StatsFor(name_);
+  EXPECT_EQ(1u, s.requests);
+  EXPECT_EQ(3u, s.attempts);
+  EXPECT_EQ(2u, s.hedges);
+}
+
+// The servers that can hold a first attempt (not gRPC's interop server).
+class RealServerHedgeTest : public RealServerTest {};
+
+// The first attempt's answer takes 3 s; the hedge, 100 ms later, is
+// answered at once and wins; the server sees the first attempt cancelled
+// (HTTP/2 RST_STREAM) and keeps serving.
+TEST_P(RealServerHedgeTest, AHedgeOvertakesASlowFirstAttempt) {
+  name_ = UniqueName(KindOf(kind_).name);
+  ChannelPtr ch = HedgingChannel(kind_, server_->address(), name_,
+                                 "\"maxAttempts\": 2, \"hedgingDelay\": \"0.1s\"");
+  Request req = OkRequest(kind_, tag_);
+  req.payload = "slow-first:" + tag_;
+  const int64_t start = NowNs();
+  CallResult r = Call(ch.get(), req);
+  const int64_t took = NowNs() - start;
+  EXPECT_EQ(GRPC_STATUS_OK, r.status) << r.details;
+  EXPECT_EQ(req.payload, r.response);
+  EXPECT_GE(took, INT64_C(100000000)) << "not before the delay";
+  EXPECT_LT(took, INT64_C(2000000000)) << "the hedge's answer, not the first's";
+  EXPECT_EQ(2, ServerCount(tag_));
+  grpcr_channel_snapshot s = StatsFor(name_);
+  EXPECT_EQ(2u, s.attempts);
+  EXPECT_EQ(1u, s.hedges);
+  // The server still answers (the cancelled handler did not break it).
+  EXPECT_EQ(GRPC_STATUS_OK, Call(ch.get(), OkRequest(kind_, tag_)).status);
+}
+
 std::string ParamName(
     const ::testing::TestParamInfo<std::tuple<Kind, Mode>>& info) {
   return std::string(KindName(std::get<0>(info.param))) +
@@ -615,6 +686,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(Kind::kGrpcJs, Kind::kPython,
                                          Kind::kRuby, Kind::kRubyInterop),
                        ::testing::Values(Mode::kFail, Mode::kFailHeaders)),
+    ParamName);
+
+INSTANTIATE_TEST_SUITE_P(
+    HedgeServers, RealServerHedgeTest,
+    ::testing::Combine(::testing::Values(Kind::kGrpcJs, Kind::kPython,
+                                         Kind::kRuby),
+                       ::testing::Values(Mode::kFail)),
     ParamName);
 
 }  // namespace

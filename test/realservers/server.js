@@ -8,6 +8,8 @@
 //                       (grpc-js sends a Trailers-Only response)
 //   fail-headers:<tag>  sends initial metadata (x-request-id) first, THEN
 //                       fails UNAVAILABLE
+//   slow-first:<tag>    the first arrival with this tag answers OK after 3 s,
+//                       every later one at once (a hedge overtakes the first)
 // /echo.Echo/Count takes a tag and answers the number of Say arrivals with
 // that tag so far (every attempt counts), in decimal.
 'use strict';
@@ -50,6 +52,8 @@ const handlers = {
       callback(unavailable);  // ...and the status after them
     } else if (payload.startsWith('fail:')) {
       callback(unavailable);
+    } else if (payload.startsWith('slow-first:') && counts.get(tag) === 1) {
+      setTimeout(() => callback(null, call.request), 3000);
     } else {
       callback(null, call.request);
     }

@@ -9,12 +9,15 @@ and the request payload picks what /echo.Echo/Say does:
   fail:<tag>          UNAVAILABLE at once, no metadata first
   fail-headers:<tag>  sends initial metadata (x-request-id) first, THEN fails
                       UNAVAILABLE
+  slow-first:<tag>    the first arrival with this tag answers OK after 3 s,
+                      every later one at once (a hedge overtakes the first)
 /echo.Echo/Count takes a tag and answers the number of Say arrivals with that
 tag so far (every attempt counts), in decimal.
 """
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -34,6 +37,8 @@ def say(request, context):
         context.abort(grpc.StatusCode.UNAVAILABLE, "python says no")
     if mode == b"fail":
         context.abort(grpc.StatusCode.UNAVAILABLE, "python says no")
+    if mode == b"slow-first" and n == 1:
+        time.sleep(3)
     return request
 
 

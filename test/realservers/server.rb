@@ -11,6 +11,8 @@
 #                       empty response headers, never Trailers-Only)
 #   fail-headers:<tag>  sends initial metadata (x-request-id) first, THEN
 #                       fails UNAVAILABLE
+#   slow-first:<tag>    the first arrival with this tag answers OK after 3 s,
+#                       every later one at once (a hedge overtakes the first)
 # /echo.Echo/Count takes a tag and answers the number of Say arrivals with
 # that tag so far (every attempt counts), in decimal.
 require 'grpc'
@@ -49,6 +51,8 @@ class Echo
       raise GRPC::Unavailable, 'ruby says no'
     when 'fail'
       raise GRPC::Unavailable, 'ruby says no'
+    when 'slow-first'
+      sleep 3 if n == 1
     end
     Raw.new(req)
   end
