@@ -1,5 +1,5 @@
-/* Private to the config code (config.c, config_errors.c, duration.c,
- * strbuf.c): a growing string, the error collector the schema checks
+/* Private to the config code (config.c, config_fields.c, config_errors.c,
+ * duration.c, strbuf.c): a growing string, the error collector the schema checks
  * report to, and duration text. Not thread-safe per object; no shared
  * state. */
 #ifndef GRPCR_SRC_CONFIG_INTERNAL_H
@@ -63,5 +63,25 @@ char *shown(checker *c, const grpcr_json *s);
 int duration_parse(const char *s, size_t len, int64_t *ns);
 /* ns in the same "1.5s" form the config uses, with no trailing zeros. */
 void format_duration(int64_t ns, char *buf, size_t n);
+
+/* The field readers (config_fields.c). Each read_* checks one value: on
+ * success it stores it in *out and returns true; otherwise it adds the
+ * error for field and leaves *out alone. */
+bool key_is(const grpcr_json_member *m, const char *name);
+/* A string's text, or NULL if it has a "\u0000" inside (no name matches). */
+const char *name_of(const grpcr_json *s);
+/* lo_open: lo itself is out of range. */
+bool read_number(checker *c, const char *field, const grpcr_json *v, double lo,
+                 bool lo_open, double hi, double *out);
+bool read_uint(checker *c, const char *field, const grpcr_json *v, uint32_t lo,
+               uint32_t hi, uint32_t *out);
+bool read_duration(checker *c, const char *field, const grpcr_json *v,
+                   int64_t lo, bool lo_open, int64_t hi, int64_t *out);
+/* A non-empty list of status names; ok_reason is the message for "OK". */
+bool read_codes(checker *c, const char *field, const grpcr_json *v,
+                const char *ok_reason, grpcr_code_set *out);
+bool is_object(checker *c, const char *field, const grpcr_json *v);
+/* "<path>.<name> is required". */
+void add_required(checker *c, const char *path, const char *name);
 
 #endif /* GRPCR_SRC_CONFIG_INTERNAL_H */

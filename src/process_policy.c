@@ -12,10 +12,6 @@
 #include "grpcr/config.h"
 #include "json.h"
 
-static bool key_is(const grpcr_json_member *m, const char *key) {
-  return m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0;
-}
-
 static void not_allowed(checker *c, const char *base,
                         const grpcr_json_member *m, const char *allowed) {
   char *f = path_key(c, base, m->key, m->key_len);
